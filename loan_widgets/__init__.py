@@ -1,0 +1,83 @@
+"""Borrow crypto from a notebook through Bybit's V5 crypto-loan API.
+
+``%load_ext loan_widgets`` registers ``%borrow``; ``BorrowWidget`` is the
+form; ``LoanClient`` the client both use; ``orders()`` the ledger as a
+DataFrame. With no settings everything runs against a local sandbox
+exchange on loopback, with no keys and no network.
+
+Importing this package is cheap: IPython, ipywidgets, pandas and the HTTP
+library load only when first needed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .client import LoanClient, PreparedRequest
+from .config import Credentials, Settings
+from .errors import (
+    AnswerLost,
+    BadResponse,
+    ConfigurationError,
+    ConnectError,
+    CredentialsError,
+    ExchangeError,
+    LoanWidgetsError,
+    OutcomeUnknown,
+    RateLimitError,
+    TimestampError,
+    TransportError,
+    ValidationError,
+)
+from .ledger import Ledger, orders
+from .orders import BorrowRequest, BorrowResult
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AnswerLost",
+    "BadResponse",
+    "BorrowRequest",
+    "BorrowResult",
+    "BorrowWidget",
+    "ConfigurationError",
+    "ConnectError",
+    "Credentials",
+    "CredentialsError",
+    "ExchangeError",
+    "Ledger",
+    "LoanClient",
+    "LoanWidgetsError",
+    "OutcomeUnknown",
+    "PreparedRequest",
+    "RateLimitError",
+    "Settings",
+    "TimestampError",
+    "TransportError",
+    "ValidationError",
+    "load_ipython_extension",
+    "orders",
+    "unload_ipython_extension",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "BorrowWidget":  # ipywidgets loads only when the widget is asked for
+        from .widget import BorrowWidget
+
+        return BorrowWidget
+    raise AttributeError(f"module 'loan_widgets' has no attribute {name!r}")
+
+
+def load_ipython_extension(ip: Any) -> None:
+    """``%load_ext loan_widgets``: register the ``%borrow`` magic."""
+    from .magic import load_ipython_extension as load
+
+    load(ip)
+
+
+def unload_ipython_extension(ip: Any) -> None:
+    """``%unload_ext loan_widgets``: remove the magic."""
+    from .magic import unload_ipython_extension as unload
+
+    unload(ip)

@@ -1,0 +1,627 @@
+"""``LoanClient``: one call path from a request to a checked result.
+
+``call(endpoint, params)`` builds the query or body once, signs those exact
+bytes, sends them through the transport, checks the envelope and returns
+``result``. ``borrow()`` adds the ledger around it: the order is written as
+``pending`` before it is sent and settled with whatever came back.
+
+Resending rules (never borrow twice by accident):
+
+* GET (read-only): retried up to twice on a lost answer, a 5xx/429 or a
+  rate limit, each time freshly signed.
+* POST (state-changing): resent at most once, freshly signed, and only when
+  the exchange's answer proves it was not executed: 10002 (after re-syncing
+  the clock) or 10006 (after the limit's reset time). A lost answer raises
+  :class:`~loan_widgets.errors.OutcomeUnknown` and is recorded as
+  ``unknown``: check ``ongoing_orders()`` before borrowing again.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from decimal import Decimal
+from typing import Any
+from urllib.parse import quote
+
+from . import endpoints as ep
+from .config import Credentials, Settings, mask
+from .endpoints import Endpoint
+from .errors import (
+    AnswerLost,
+    BadResponse,
+    ConnectError,
+    CredentialsError,
+    ExchangeError,
+    LoanWidgetsError,
+    OutcomeUnknown,
+    RateLimitError,
+    RequestInfo,
+    TimestampError,
+    TransportError,
+    exchange_error,
+)
+from .ledger import Ledger, default_ledger
+from .orders import BorrowRequest, BorrowResult
+from .signing import sign_headers
+
+__all__ = ["LoanClient", "PreparedRequest"]
+
+log = logging.getLogger(__name__)
+
+GET_ATTEMPTS = 3
+CLOCK_MAX_AGE_S = 1800.0
+MAX_RATE_LIMIT_WAIT_S = 5.0
+
+
+@dataclass(frozen=True)
+class PreparedRequest:
+    """A signed request, ready to send: what ``--dry-run`` shows.
+
+    ``repr`` masks the API key and hides the signature; the body is shown
+    exactly as it would be sent.
+    """
+
+    method: str
+    url: str
+    headers: Mapping[str, str]
+    body: str
+
+    def redacted_headers(self) -> dict[str, str]:
+        """Headers with the key masked and the signature hidden."""
+        shown = dict(self.headers)
+        if "X-BAPI-API-KEY" in shown:
+            shown["X-BAPI-API-KEY"] = mask(shown["X-BAPI-API-KEY"])
+        if "X-BAPI-SIGN" in shown:
+            shown["X-BAPI-SIGN"] = f"<{len(shown['X-BAPI-SIGN'])} characters, hidden>"
+        return shown
+
+    def __repr__(self) -> str:
+        lines = [f"{self.method} {self.url}"]
+        lines += [f"{k}: {v}" for k, v in self.redacted_headers().items()]
+        if self.body:
+            lines += ["", self.body]
+        return "\n".join(lines)
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text("Dry run: nothing was sent.\n" + repr(self))
+
+
+def _encode_query(params: Mapping[str, Any] | None) -> str:
+    """``k=v&...`` in the given order, ``None`` values dropped, values percent-encoded."""
+    if not params:
+        return ""
+    return "&".join(
+        f"{quote(str(k), safe='')}={quote(_text(v), safe=',:')}"
+        for k, v in params.items()
+        if v is not None
+    )
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, float):
+        raise TypeError("floats are not sent: pass text or Decimal")
+    return str(value)
+
+
+def _utc(ms: float) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
+
+
+class LoanClient:
+    """A Bybit V5 crypto-loan client.
+
+    Args:
+        network: ``sandbox`` (default: a local exchange on loopback, no keys
+            needed), ``testnet`` or ``mainnet``; ``$LOAN_WIDGETS_NETWORK``.
+        base_url: another host for that network; ``$LOAN_WIDGETS_BASE_URL``.
+        api_key, api_secret, private_key: credentials (an RSA private key as
+            PEM text or bytes). By default read from ``BYBIT_API_KEY`` with
+            ``BYBIT_API_SECRET`` or ``BYBIT_API_PRIVATE_KEY_FILE``; the
+            sandbox falls back to its public demo key.
+        recv_window: ms a signed request stays valid (default 5000).
+        timeout: seconds to wait for an answer (default 10;
+            ``$LOAN_WIDGETS_TIMEOUT``).
+        ledger: where orders are recorded (default: :func:`default_ledger`).
+        transport: anything with ``send``/``close`` (default: HTTP).
+        source: label written to the ledger (``api``, ``magic``, ``widget``).
+    """
+
+    def __init__(
+        self,
+        network: str | None = None,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        api_secret: str | None = None,
+        private_key: str | bytes | None = None,
+        recv_window: int | None = None,
+        timeout: float | None = None,
+        *,
+        credentials: Credentials | None = None,
+        ledger: Ledger | None = None,
+        transport: Any = None,
+        source: str = "api",
+    ) -> None:
+        self.settings = Settings.resolve(network, base_url, recv_window, timeout)
+        if credentials is None and (api_key or api_secret or private_key):
+            credentials = Credentials(api_key or "", api_secret, private_key=private_key)
+        self._credentials = credentials
+        self._ledger = ledger
+        self._transport = transport
+        self.source = source
+        self._offset_ms: float | None = None
+        self._synced_at = 0.0
+        self._lock = threading.Lock()
+        self._base_url: str | None = self.settings.base_url or ep_base(self.settings.network)
+
+    # -- configuration -------------------------------------------------------------------
+
+    @property
+    def network(self) -> str:
+        """``sandbox``, ``testnet`` or ``mainnet``."""
+        return self.settings.network
+
+    @property
+    def base_url(self) -> str:
+        """The host requests go to (starts the local sandbox on first use)."""
+        if self._base_url is None:
+            from .sandbox import default_server
+
+            self._base_url = default_server().base_url
+        return self._base_url
+
+    @property
+    def ledger(self) -> Ledger:
+        """The ledger orders are recorded in."""
+        return self._ledger if self._ledger is not None else default_ledger()
+
+    @property
+    def credentials(self) -> Credentials:
+        """The credentials requests are signed with (resolved on first use)."""
+        if self._credentials is None:
+            self._credentials = self._resolve_credentials()
+        return self._credentials
+
+    def _resolve_credentials(self) -> Credentials:
+        if self.network == "sandbox":
+            from .sandbox import DEMO_API_KEY, DEMO_API_SECRET
+
+            return Credentials(DEMO_API_KEY, DEMO_API_SECRET)
+        found = Credentials.from_env()
+        if found is None:
+            raise CredentialsError(
+                f"no API credentials for {self.network}: set BYBIT_API_KEY and BYBIT_API_SECRET "
+                "(or BYBIT_API_KEY and BYBIT_API_PRIVATE_KEY_FILE for an RSA key) in the "
+                "environment"
+            )
+        return found
+
+    @property
+    def account(self) -> str:
+        """The masked API key requests act for (or a note that none is set)."""
+        try:
+            return self.credentials.masked_key
+        except CredentialsError:
+            return "no API key"
+
+    def __repr__(self) -> str:
+        url = self._base_url or "(local sandbox, not started)"
+        key = mask(self._credentials.api_key) if self._credentials else "from environment"
+        return f"LoanClient(network={self.network!r}, base_url={url!r}, api_key={key!r})"
+
+    @property
+    def transport(self) -> Any:
+        """The transport (HTTP over a keep-alive pool unless one was given)."""
+        if self._transport is None:
+            from .transport import HttpTransport
+
+            self._transport = HttpTransport(self.settings.timeout)
+        return self._transport
+
+    def close(self) -> None:
+        """Close the transport's connections."""
+        if self._transport is not None:
+            self._transport.close()
+
+    def __enter__(self) -> LoanClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- clock ---------------------------------------------------------------------------
+
+    def sync_clock(self) -> float:
+        """Measure the exchange clock's offset from ours (ms), from the round-trip midpoint."""
+        before = time.time()
+        envelope = self._request(ep.SERVER_TIME, {}, resync=False)
+        after = time.time()
+        result = envelope["result"]
+        server_ms = int(result["timeNano"]) / 1e6 if result.get("timeNano") else envelope["time"]
+        with self._lock:
+            self._offset_ms = server_ms - (before + after) * 500.0
+            self._synced_at = after
+        log.debug(
+            "clock offset %.1f ms (round trip %.1f ms)", self._offset_ms, (after - before) * 1e3
+        )
+        return self._offset_ms
+
+    def timestamp_ms(self) -> int:
+        """The exchange's time now, by our last measurement (syncing first if needed)."""
+        if self._offset_ms is None or time.time() - self._synced_at > CLOCK_MAX_AGE_S:
+            self.sync_clock()
+        assert self._offset_ms is not None
+        return int(time.time() * 1000 + self._offset_ms)
+
+    @property
+    def clock_offset_ms(self) -> float | None:
+        """Last measured offset of the exchange clock from ours, or ``None``."""
+        return self._offset_ms
+
+    # -- the one call path ---------------------------------------------------------------
+
+    def prepare(
+        self,
+        endpoint: Endpoint,
+        params: Mapping[str, Any] | None = None,
+        *,
+        body: str | None = None,
+    ) -> PreparedRequest:
+        """Build and sign a request without sending it (uses the last clock offset)."""
+        payload, url = self._payload(endpoint, params, body)
+        offset = self._offset_ms or 0.0
+        headers = self._headers(endpoint, payload, int(time.time() * 1000 + offset))
+        return PreparedRequest(endpoint.method, url, headers, payload if endpoint.writes else "")
+
+    def call(
+        self,
+        endpoint: Endpoint,
+        params: Mapping[str, Any] | None = None,
+        *,
+        body: str | None = None,
+    ) -> dict[str, Any]:
+        """Send one request and return the envelope's ``result``."""
+        return self._request(endpoint, params, body=body)["result"]
+
+    def _payload(
+        self, endpoint: Endpoint, params: Mapping[str, Any] | None, body: str | None
+    ) -> tuple[str, str]:
+        if endpoint.writes:
+            payload = (
+                body
+                if body is not None
+                else json.dumps(
+                    {k: _text(v) if v is not None else None for k, v in (params or {}).items()},
+                    separators=(",", ":"),
+                )
+            )
+            return payload, self.base_url + endpoint.path
+        payload = _encode_query(params)
+        return payload, self.base_url + endpoint.path + (f"?{payload}" if payload else "")
+
+    def _headers(
+        self, endpoint: Endpoint, payload: str, timestamp_ms: int | None
+    ) -> dict[str, str]:
+        headers = {"Content-Type": "application/json"} if endpoint.writes else {}
+        if endpoint.signed:
+            assert timestamp_ms is not None
+            headers.update(
+                sign_headers(self.credentials, timestamp_ms, self.settings.recv_window, payload)
+            )
+        return headers
+
+    def _request(
+        self,
+        endpoint: Endpoint,
+        params: Mapping[str, Any] | None,
+        *,
+        body: str | None = None,
+        resync: bool = True,
+    ) -> dict[str, Any]:
+        payload, url = self._payload(endpoint, params, body)
+        data = payload.encode("utf-8") if endpoint.writes else None
+        info = RequestInfo(
+            endpoint.method, self.base_url + endpoint.path, payload if endpoint.writes else ""
+        )
+        if endpoint.signed:
+            self.credentials  # noqa: B018 - fail on missing credentials before anything is sent
+        resent = False
+        attempt = 0
+        while True:
+            attempt += 1
+            timestamp = self.timestamp_ms() if endpoint.signed else None
+            headers = self._headers(endpoint, payload, timestamp)
+            try:
+                raw = self.transport.send(endpoint.method, url, data, headers)
+            except ConnectError:
+                if not endpoint.writes and attempt < GET_ATTEMPTS:
+                    time.sleep(0.05 * attempt)
+                    continue
+                raise
+            except AnswerLost as lost:
+                if not endpoint.writes and attempt < GET_ATTEMPTS:
+                    continue
+                if endpoint.writes:
+                    raise OutcomeUnknown(
+                        f"outcome unknown: {lost}; the {endpoint.name} may have been executed",
+                        request=info,
+                    ) from None
+                raise
+            log.debug(
+                "%s %s -> HTTP %s in %.1f ms",
+                endpoint.method,
+                endpoint.path,
+                raw.status,
+                raw.elapsed * 1e3,
+            )
+            try:
+                return self._check(endpoint, raw, info)
+            except TimestampError:
+                if not resync or (endpoint.writes and resent) or attempt >= GET_ATTEMPTS:
+                    raise
+                self.sync_clock()
+                resent = True
+            except RateLimitError as limited:
+                wait = _reset_wait(raw.headers, self._offset_ms)
+                if (
+                    (endpoint.writes and resent)
+                    or attempt >= GET_ATTEMPTS
+                    or wait > MAX_RATE_LIMIT_WAIT_S
+                ):
+                    raise limited from None
+                time.sleep(wait)
+                resent = True
+            except BadResponse as bad:
+                retryable = bad.http_status is not None and (
+                    bad.http_status >= 500 or bad.http_status == 429
+                )
+                if endpoint.writes or not retryable or attempt >= GET_ATTEMPTS:
+                    raise
+                time.sleep(0.1 * attempt)
+
+    def _check(self, endpoint: Endpoint, raw: Any, info: RequestInfo) -> dict[str, Any]:
+        """Turn a raw answer into an envelope or the right error."""
+        status = raw.status
+        try:
+            envelope = json.loads(raw.body, parse_float=Decimal)
+            if not isinstance(envelope, dict) or "retCode" not in envelope:
+                raise ValueError("not a Bybit envelope")
+        except ValueError:
+            kind = _describe_body(raw.headers, raw.body)
+            message = f"HTTP {status} from {info}: {kind}{_status_hint(status)}"
+            if endpoint.writes and (status >= 500 or status == 200):
+                raise OutcomeUnknown(
+                    f"outcome unknown: {message}; the {endpoint.name} may have been executed",
+                    request=info,
+                    http_status=status,
+                ) from None
+            raise BadResponse(message, request=info, http_status=status) from None
+        ret_code = int(envelope["retCode"])
+        if ret_code == 0 and status == 200:
+            return envelope
+        if ret_code == 0:
+            raise BadResponse(
+                f"HTTP {status} from {info}{_status_hint(status)}", request=info, http_status=status
+            )
+        error = exchange_error(
+            ret_code, str(envelope.get("retMsg", "")), request=info, http_status=status
+        )
+        if isinstance(error, RateLimitError):
+            reset = raw.headers.get("x-bapi-limit-reset-timestamp")
+            error.reset_at_ms = int(reset) if reset and reset.isdigit() else None
+        raise error
+
+    # -- typed endpoints -----------------------------------------------------------------
+
+    def server_time(self) -> datetime:
+        """The exchange's clock, as a UTC datetime."""
+        envelope = self._request(ep.SERVER_TIME, {}, resync=False)
+        return _utc(int(envelope["result"]["timeNano"]) / 1e6)
+
+    def loanable_data(
+        self, currency: str | None = None, vip_level: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Borrowable coins (public): one dict per coin for the first VIP tier returned."""
+        result = self.call(ep.LOANABLE_DATA, {"currency": currency, "vipLevel": vip_level})
+        return _first_tier(result)
+
+    def collateral_data(
+        self, currency: str | None = None, vip_level: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Collateral coins (public): one dict per coin for the first VIP tier returned."""
+        result = self.call(ep.COLLATERAL_DATA, {"currency": currency, "vipLevel": vip_level})
+        return _first_tier(result)
+
+    def prices(self, coins: list[str] | None = None) -> dict[str, Decimal]:
+        """Spot prices in USDT from ``/v5/market/tickers`` (USDT itself is 1)."""
+        result = self.call(ep.TICKERS, {"category": "spot"})
+        prices = {"USDT": Decimal(1)}
+        for item in result.get("list", []):
+            symbol = item.get("symbol", "")
+            if symbol.endswith("USDT") and item.get("lastPrice"):
+                prices[symbol[:-4]] = Decimal(item["lastPrice"])
+        if coins is not None:
+            prices = {c: prices[c] for c in coins if c in prices}
+        return prices
+
+    def borrow_limits(self, loan_currency: str, collateral_currency: str) -> dict[str, Any]:
+        """This account's min/max loan and collateral for a coin pair (signed)."""
+        return self.call(
+            ep.BORROW_LIMITS,
+            {"loanCurrency": loan_currency, "collateralCurrency": collateral_currency},
+        )
+
+    def ongoing_orders(self, **params: Any) -> list[dict[str, Any]]:
+        """Every open loan (all pages), filtered by L6 parameters such as ``orderId``."""
+        return list(self.iter_pages(ep.ONGOING_ORDERS, params))
+
+    def iter_pages(
+        self, endpoint: Endpoint, params: Mapping[str, Any] | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """Items of a paged list endpoint, following ``nextPageCursor``."""
+        query = {k: v for k, v in (params or {}).items() if v is not None}
+        query.setdefault("limit", "100")
+        while True:
+            result = self.call(endpoint, query)
+            yield from result.get("list", [])
+            cursor = result.get("nextPageCursor") or ""
+            if not cursor:
+                return
+            query = {**query, "cursor": cursor}
+
+    def borrow(
+        self,
+        loan_currency: str | None = None,
+        loan_amount: Any = None,
+        collateral_currency: str | None = None,
+        *,
+        collateral_amount: Any = None,
+        term: Any = None,
+        request: BorrowRequest | None = None,
+        source: str | None = None,
+    ) -> BorrowResult:
+        """Borrow ``loan_amount`` of ``loan_currency`` against ``collateral_currency``.
+
+        Validates first (nothing is sent or recorded on bad input), records the
+        order as ``pending``, sends it once and records the outcome. Raises
+        ``ExchangeError`` when refused and ``OutcomeUnknown`` when the answer
+        was lost (the order may exist: check ``ongoing_orders()``).
+        """
+        if request is None:
+            request = BorrowRequest(
+                loan_currency,  # type: ignore[arg-type]
+                collateral_currency,  # type: ignore[arg-type]
+                loan_amount,
+                collateral_amount,
+                term,
+            )
+        body = request.to_body()
+        self.credentials  # noqa: B018 - a missing key fails before anything is recorded
+        if self._offset_ms is None:
+            self.sync_clock()
+        ledger = self.ledger
+        row = ledger.record_borrow(
+            request, network=self.network, source=source or self.source, body=body
+        )
+        submitted = time.time()
+        started = time.perf_counter()
+        try:
+            envelope = self._request(ep.BORROW, None, body=body)
+        except LoanWidgetsError as error:
+            self._settle_failure(ledger, row, error, (time.perf_counter() - started) * 1e3)
+            raise
+        latency = (time.perf_counter() - started) * 1e3
+        order_id = str(envelope["result"].get("orderId", ""))
+        ledger.settle(
+            row,
+            "accepted",
+            order_id=order_id,
+            ret_code=0,
+            ret_msg=envelope.get("retMsg"),
+            http_status=200,
+            latency_ms=latency,
+        )
+        return BorrowResult(
+            order_id=order_id,
+            request=request,
+            network=self.network,
+            submitted_at=_utc(submitted * 1000),
+            answered_at=_utc(time.time() * 1000),
+            latency_ms=latency,
+            ledger_id=row,
+            source=source or self.source,
+        )
+
+    def _settle_failure(
+        self, ledger: Ledger, row: int, error: LoanWidgetsError, latency: float
+    ) -> None:
+        """Record why a submitted order did not produce an order id."""
+        if isinstance(error, ExchangeError):
+            ledger.settle(
+                row,
+                "rejected",
+                ret_code=error.ret_code,
+                ret_msg=error.ret_msg,
+                http_status=error.http_status,
+                latency_ms=latency,
+            )
+            error.ledger_id = row
+        elif isinstance(error, OutcomeUnknown):
+            ledger.settle(
+                row,
+                "unknown",
+                ret_msg=error.message,
+                http_status=error.http_status,
+                latency_ms=latency,
+            )
+            error.ledger_id = row
+            error.message += (
+                f". Ledger row {row} is marked 'unknown'. Do not resend: check the exchange's "
+                "open loans (LoanClient().ongoing_orders()) first"
+            )
+        elif isinstance(error, ConnectError):
+            ledger.settle(row, "failed", ret_msg=error.message, latency_ms=latency)
+        elif isinstance(error, TransportError):
+            ledger.settle(
+                row,
+                "rejected",
+                ret_msg=error.message,
+                http_status=error.http_status,
+                latency_ms=latency,
+            )
+        else:
+            ledger.settle(row, "failed", ret_msg=error.message, latency_ms=latency)
+
+
+def ep_base(network: str) -> str | None:
+    """The default host of a network (``None`` for the local sandbox)."""
+    from .config import NETWORKS
+
+    return NETWORKS[network]
+
+
+def _first_tier(result: Mapping[str, Any]) -> list[dict[str, Any]]:
+    tiers = result.get("vipCoinList") or []
+    return list(tiers[0].get("list", [])) if tiers else list(result.get("list", []))
+
+
+def _reset_wait(headers: Mapping[str, str], offset_ms: float | None) -> float:
+    """Seconds until the rate limit resets, by the exchange's header."""
+    reset = headers.get("x-bapi-limit-reset-timestamp", "")
+    if not reset.isdigit():
+        return 1.0
+    now_server = time.time() * 1000 + (offset_ms or 0.0)
+    return max(0.0, (int(reset) - now_server) / 1000) + 0.01
+
+
+def _describe_body(headers: Mapping[str, str], body: bytes) -> str:
+    ctype = headers.get("content-type", "")
+    head = body[:200].lstrip().lower()
+    if "html" in ctype or head.startswith((b"<!doctype", b"<html")):
+        return "the answer is an HTML page, not JSON"
+    if not body:
+        return "the answer is empty"
+    return "the answer is not valid JSON"
+
+
+def _status_hint(status: int) -> str:
+    hints = {
+        401: " (the key or the auth headers were refused)",
+        403: (
+            " (forbidden at the edge: the IP rate limit was exceeded, or requests from this "
+            "region are blocked)"
+        ),
+        404: " (no such path on this host: check base_url)",
+        429: " (system-level rate protection: try again shortly)",
+        502: " (a gateway could not reach the exchange)",
+        503: " (the exchange is unavailable)",
+        504: " (a gateway timed out waiting for the exchange)",
+    }
+    return hints.get(status, " (a server error)" if status >= 500 else "")

@@ -1,0 +1,225 @@
+"""Every error ``loan_widgets`` raises, in one tree.
+
+::
+
+    LoanWidgetsError
+    ├── ValidationError          bad input, rejected locally: nothing was sent
+    ├── ConfigurationError       a setting is wrong (network, URL, timeout)
+    │   └── CredentialsError     credentials missing or unreadable
+    ├── TransportError           the HTTP exchange failed (``.http_status`` if any)
+    │   ├── ConnectError         no connection was made: nothing was sent
+    │   ├── AnswerLost           sent, but no answer came (timeout, dropped)
+    │   └── BadResponse          an answer that is not a Bybit envelope
+    │                            (HTML 403 from a CDN, 502 page, broken JSON)
+    ├── ExchangeError            Bybit answered with retCode != 0
+    │   │                        (``.ret_code``, ``.ret_msg``, ``.hint``, ``.http_status``)
+    │   ├── TimestampError       10002: timestamp outside recv_window
+    │   └── RateLimitError       10006: too many visits (``.reset_at_ms``)
+    └── OutcomeUnknown           a write was sent but its answer was lost
+                                 (timeout, dropped connection, 5xx): it may
+                                 or may not have been executed
+
+The HTTP status and Bybit's ``retCode`` are kept apart: ``http_status`` is
+what the HTTP layer said, ``ret_code`` what the exchange said in its body.
+Errors carry the redacted request (method, path, body) as ``.request``; never
+headers, keys, secrets or signatures.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = [
+    "AnswerLost",
+    "BadResponse",
+    "ConfigurationError",
+    "ConnectError",
+    "CredentialsError",
+    "ExchangeError",
+    "LoanWidgetsError",
+    "OutcomeUnknown",
+    "RateLimitError",
+    "RequestInfo",
+    "TimestampError",
+    "TransportError",
+    "ValidationError",
+    "exchange_error",
+    "hint_for",
+]
+
+
+@dataclass(frozen=True)
+class RequestInfo:
+    """What was (or would have been) sent, safe to show: no headers, no secrets."""
+
+    method: str
+    url: str
+    body: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.url}"
+
+
+class LoanWidgetsError(Exception):
+    """Root of every error raised by ``loan_widgets``."""
+
+    request: RequestInfo | None = None
+
+    def __init__(self, message: str, *, request: RequestInfo | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.request = request
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ValidationError(LoanWidgetsError, ValueError):
+    """Input rejected before anything was sent."""
+
+
+class ConfigurationError(LoanWidgetsError):
+    """A setting is wrong or missing."""
+
+
+class CredentialsError(ConfigurationError):
+    """Credentials are missing or cannot be read."""
+
+
+class TransportError(LoanWidgetsError):
+    """The HTTP exchange itself failed."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        request: RequestInfo | None = None,
+        http_status: int | None = None,
+    ) -> None:
+        super().__init__(message, request=request)
+        self.http_status = http_status
+
+
+class ConnectError(TransportError):
+    """No connection could be made, so nothing was sent."""
+
+
+class AnswerLost(TransportError):
+    """The request went out but no answer came back (timeout, dropped connection)."""
+
+
+class BadResponse(TransportError):
+    """The server answered, but not with a Bybit JSON envelope."""
+
+
+class OutcomeUnknown(LoanWidgetsError):
+    """A state-changing request was sent and its answer was lost.
+
+    The exchange may or may not have executed it. It is never resent
+    automatically: read the exchange (``ongoing-orders``) to find out.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        request: RequestInfo | None = None,
+        ledger_id: int | None = None,
+        http_status: int | None = None,
+    ) -> None:
+        super().__init__(message, request=request)
+        self.ledger_id = ledger_id
+        self.http_status = http_status
+
+
+_HINTS: dict[int, str] = {
+    10001: "a request parameter is missing or malformed",
+    10002: (
+        "the request timestamp is outside recv_window: the local clock differs "
+        "from the exchange's; loan_widgets re-syncs with /v5/market/time, "
+        "if it persists raise recv_window or fix the system clock (NTP)"
+    ),
+    10003: (
+        "the API key is not known to this host: keys for mainnet, testnet and "
+        "demo trading are separate, check BYBIT_API_KEY against the network"
+    ),
+    10004: (
+        "signature mismatch: check BYBIT_API_SECRET (or the RSA private key) "
+        "belongs to BYBIT_API_KEY"
+    ),
+    10005: "the API key lacks permission: crypto loans need 'Spot trade' on the key",
+    10006: "rate limit reached: wait until the limit resets and try again",
+    10010: "this machine's IP address is not in the key's bound IP list",
+    10016: "the exchange reported an internal error: check ongoing orders before retrying",
+    10017: "route not found: this host does not serve that endpoint",
+    177002: "the loan service is busy: try again later",
+    177003: "a parameter contains illegal characters",
+    177004: "too many decimal places for this coin (see borrowingAccuracy / collateralAccuracy)",
+    177005: "the loan order does not exist",
+    177006: "this coin is not supported for crypto loans",
+    177007: "the amount is above the maximum borrowable amount",
+    177008: "borrowing this coin is currently disabled",
+    177009: "the amount is below the minimum borrowing amount",
+    177010: "the repay amount is larger than the outstanding debt",
+    177011: "insufficient balance in the Funding wallet",
+    177012: "the platform does not have enough of this coin to lend right now",
+    177013: "this reduction would take collateral below the allowed minimum",
+    177014: "the individual loan quota is used up",
+    177015: "the collateral amount is at its limit: reduce it or use other collateral",
+    177016: "not enough collateral for this loan",
+    177017: "this coin cannot be used as collateral",
+    177018: "duplicate request",
+    177019: "invalid input parameter",
+    177020: "the account does not support this asset",
+    177021: "repayment failed",
+}
+
+
+def hint_for(ret_code: int) -> str:
+    """A one-line human hint for a Bybit retCode ('' when none is known)."""
+    return _HINTS.get(ret_code, "")
+
+
+class ExchangeError(LoanWidgetsError):
+    """Bybit answered with a non-zero retCode."""
+
+    def __init__(
+        self,
+        ret_code: int,
+        ret_msg: str,
+        *,
+        request: RequestInfo | None = None,
+        http_status: int | None = 200,
+        ledger_id: int | None = None,
+    ) -> None:
+        self.ret_code = ret_code
+        self.ret_msg = ret_msg
+        self.http_status = http_status
+        self.ledger_id = ledger_id
+        self.hint = hint_for(ret_code)
+        text = f"Bybit retCode {ret_code}: {ret_msg}"
+        if self.hint:
+            text += f" - {self.hint}"
+        super().__init__(text, request=request)
+
+
+class TimestampError(ExchangeError):
+    """10002: the timestamp fell outside the recv_window rule."""
+
+
+class RateLimitError(ExchangeError):
+    """10006: the per-UID rate limit was hit."""
+
+    reset_at_ms: int | None = None
+
+
+def exchange_error(
+    ret_code: int,
+    ret_msg: str,
+    *,
+    request: RequestInfo | None = None,
+    http_status: int | None = 200,
+) -> ExchangeError:
+    """Build the most specific ``ExchangeError`` subclass for a retCode."""
+    cls = {10002: TimestampError, 10006: RateLimitError}.get(ret_code, ExchangeError)
+    return cls(ret_code, ret_msg, request=request, http_status=http_status)

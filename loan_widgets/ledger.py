@@ -1,0 +1,337 @@
+"""The order ledger: every submitted order, durably, in one SQLite file.
+
+A row is written as ``pending`` *before* its request is sent, then moved to
+one of:
+
+``accepted``      the exchange returned an order id
+``rejected``      the exchange (or the HTTP edge, e.g. a CDN 403) refused it
+``unknown``       sent, but the answer was lost: it may have been executed
+``failed``        no connection was made, so it never reached the exchange
+``not_executed``  an ``unknown`` row that reconciliation proved was not executed
+
+Orders refused by local validation are never written. The file is
+``$LOAN_WIDGETS_LEDGER`` or ``ledger.sqlite3`` in the per-user data
+directory. SQLite in WAL mode lets several processes append at once; a
+process killed mid-write leaves every committed row intact.
+
+No credential, header or signature is ever stored: only the order's fields,
+its JSON body and the outcome.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from .orders import BorrowRequest
+
+__all__ = ["STATUSES", "Ledger", "LedgerRow", "default_ledger", "default_path", "orders"]
+
+STATUSES = ("pending", "accepted", "rejected", "unknown", "failed", "not_executed")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS orders (
+    id                  INTEGER PRIMARY KEY AUTOINCREMENT,
+    submitted_at_ms     INTEGER NOT NULL,
+    updated_at_ms       INTEGER NOT NULL,
+    network             TEXT NOT NULL,
+    source              TEXT NOT NULL,
+    api                 TEXT NOT NULL,
+    action              TEXT NOT NULL,
+    loan_currency       TEXT,
+    loan_amount         TEXT,
+    collateral_currency TEXT,
+    collateral_amount   TEXT,
+    term                TEXT,
+    status              TEXT NOT NULL,
+    order_id            TEXT,
+    ret_code            INTEGER,
+    ret_msg             TEXT,
+    http_status         INTEGER,
+    latency_ms          REAL,
+    body                TEXT NOT NULL
+);
+"""
+
+_COLUMNS = (
+    "id",
+    "submitted_at_ms",
+    "updated_at_ms",
+    "network",
+    "source",
+    "api",
+    "action",
+    "loan_currency",
+    "loan_amount",
+    "collateral_currency",
+    "collateral_amount",
+    "term",
+    "status",
+    "order_id",
+    "ret_code",
+    "ret_msg",
+    "http_status",
+    "latency_ms",
+    "body",
+)
+
+
+def default_path() -> Path:
+    """``$LOAN_WIDGETS_LEDGER``, else ``ledger.sqlite3`` in the user data directory."""
+    configured = os.environ.get("LOAN_WIDGETS_LEDGER", "").strip()
+    if configured:
+        return Path(configured).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("loan_widgets", appauthor=False)) / "ledger.sqlite3"
+
+
+@dataclass(frozen=True)
+class LedgerRow:
+    """One submission as stored (amounts as exact ``Decimal``)."""
+
+    id: int
+    submitted_at_ms: int
+    updated_at_ms: int
+    network: str
+    source: str
+    api: str
+    action: str
+    loan_currency: str | None
+    loan_amount: Decimal | None
+    collateral_currency: str | None
+    collateral_amount: Decimal | None
+    term: str | None
+    status: str
+    order_id: str | None
+    ret_code: int | None
+    ret_msg: str | None
+    http_status: int | None
+    latency_ms: float | None
+    body: str
+
+
+def _row(values: tuple[Any, ...]) -> LedgerRow:
+    data = dict(zip(_COLUMNS, values, strict=True))
+    for key in ("loan_amount", "collateral_amount"):
+        if data[key] is not None:
+            data[key] = Decimal(data[key])
+    return LedgerRow(**data)
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class Ledger:
+    """Append-only record of submissions in a SQLite file."""
+
+    def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
+        self.path = Path(path) if path is not None else default_path()
+        self._lock = threading.Lock()
+        self._conn: sqlite3.Connection | None = None
+        self._pid = 0
+
+    def __repr__(self) -> str:
+        return f"Ledger({str(self.path)!r})"
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None or self._pid != os.getpid():
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(
+                self.path, timeout=30.0, isolation_level=None, check_same_thread=False
+            )
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA busy_timeout=30000")
+            conn.executescript(_SCHEMA)
+            self._conn, self._pid = conn, os.getpid()
+        return self._conn
+
+    def _execute(self, sql: str, params: tuple[Any, ...] = ()) -> sqlite3.Cursor:
+        with self._lock:
+            return self._connection().execute(sql, params)
+
+    def record_pending(
+        self,
+        *,
+        network: str,
+        source: str,
+        body: str,
+        api: str = "legacy",
+        action: str = "borrow",
+        loan_currency: str | None = None,
+        loan_amount: Decimal | None = None,
+        collateral_currency: str | None = None,
+        collateral_amount: Decimal | None = None,
+        term: str | None = None,
+    ) -> int:
+        """Write a ``pending`` row before sending; return its id."""
+        now = _now_ms()
+        cursor = self._execute(
+            "INSERT INTO orders (submitted_at_ms, updated_at_ms, network, source, api, action,"
+            " loan_currency, loan_amount, collateral_currency, collateral_amount, term,"
+            " status, body) VALUES (?,?,?,?,?,?,?,?,?,?,?, 'pending', ?)",
+            (
+                now,
+                now,
+                network,
+                source,
+                api,
+                action,
+                loan_currency,
+                None if loan_amount is None else format(loan_amount, "f"),
+                collateral_currency,
+                None if collateral_amount is None else format(collateral_amount, "f"),
+                term,
+                body,
+            ),
+        )
+        assert cursor.lastrowid is not None
+        return cursor.lastrowid
+
+    def record_borrow(
+        self,
+        request: BorrowRequest,
+        *,
+        network: str,
+        source: str,
+        api: str = "legacy",
+        body: str | None = None,
+    ) -> int:
+        """``record_pending`` for a :class:`~loan_widgets.orders.BorrowRequest`."""
+        return self.record_pending(
+            network=network,
+            source=source,
+            api=api,
+            action="borrow",
+            body=request.to_body() if body is None else body,
+            loan_currency=request.loan_currency,
+            loan_amount=request.loan_amount,
+            collateral_currency=request.collateral_currency,
+            collateral_amount=request.collateral_amount,
+            term=request.term,
+        )
+
+    def settle(
+        self,
+        row_id: int,
+        status: str,
+        *,
+        order_id: str | None = None,
+        ret_code: int | None = None,
+        ret_msg: str | None = None,
+        http_status: int | None = None,
+        latency_ms: float | None = None,
+    ) -> None:
+        """Record the outcome of row ``row_id``."""
+        if status not in STATUSES:
+            raise ValueError(f"unknown ledger status {status!r}")
+        self._execute(
+            "UPDATE orders SET status=?, order_id=COALESCE(?, order_id), ret_code=?, ret_msg=?,"
+            " http_status=?, latency_ms=COALESCE(?, latency_ms), updated_at_ms=? WHERE id=?",
+            (status, order_id, ret_code, ret_msg, http_status, latency_ms, _now_ms(), row_id),
+        )
+
+    def get(self, row_id: int) -> LedgerRow:
+        """One row by id (``KeyError`` if absent)."""
+        found = self._execute(
+            f"SELECT {', '.join(_COLUMNS)} FROM orders WHERE id=?", (row_id,)
+        ).fetchone()
+        if found is None:
+            raise KeyError(row_id)
+        return _row(found)
+
+    def rows(self, *, status: str | None = None, limit: int | None = None) -> list[LedgerRow]:
+        """Rows oldest first; ``limit`` keeps the newest ``limit`` of them."""
+        sql = f"SELECT {', '.join(_COLUMNS)} FROM orders"
+        params: tuple[Any, ...] = ()
+        if status is not None:
+            sql += " WHERE status=?"
+            params = (status,)
+        if limit is not None:
+            sql = f"SELECT * FROM ({sql} ORDER BY id DESC LIMIT {int(limit)})"
+        sql += " ORDER BY id"
+        return [_row(r) for r in self._execute(sql, params).fetchall()]
+
+    def count(self) -> int:
+        """Number of rows."""
+        return int(self._execute("SELECT COUNT(*) FROM orders").fetchone()[0])
+
+    def to_frame(self, limit: int | None = None) -> pd.DataFrame:
+        """The ledger as a DataFrame, one row per submission, newest last.
+
+        Times are tz-aware UTC, amounts exact ``Decimal`` objects.
+        """
+        import pandas as pd
+
+        sql = f"SELECT {', '.join(_COLUMNS)} FROM orders"
+        if limit is not None:
+            sql = f"SELECT * FROM ({sql} ORDER BY id DESC LIMIT {int(limit)}) "
+        sql += " ORDER BY id"
+        with self._lock:
+            raw = self._connection().execute(sql).fetchall()
+        columns = list(zip(*raw, strict=True)) if raw else [()] * len(_COLUMNS)
+        data = dict(zip(_COLUMNS, columns, strict=True))
+
+        def decimals(values: tuple[Any, ...]) -> list[Decimal | None]:
+            return [None if v is None else Decimal(v) for v in values]
+
+        frame = pd.DataFrame(
+            {
+                "submitted_at": pd.to_datetime(
+                    pd.Series(data["submitted_at_ms"], dtype="int64"), unit="ms", utc=True
+                ),
+                "network": pd.Series(data["network"], dtype="string"),
+                "source": pd.Series(data["source"], dtype="string"),
+                "api": pd.Series(data["api"], dtype="string"),
+                "action": pd.Series(data["action"], dtype="string"),
+                "loan_currency": pd.Series(data["loan_currency"], dtype="string"),
+                "loan_amount": pd.Series(decimals(data["loan_amount"]), dtype="object"),
+                "collateral_currency": pd.Series(data["collateral_currency"], dtype="string"),
+                "collateral_amount": pd.Series(decimals(data["collateral_amount"]), dtype="object"),
+                "term": pd.Series(data["term"], dtype="string"),
+                "status": pd.Series(data["status"], dtype="string"),
+                "order_id": pd.Series(data["order_id"], dtype="string"),
+                "ret_code": pd.Series(data["ret_code"], dtype="Int64"),
+                "ret_msg": pd.Series(data["ret_msg"], dtype="string"),
+                "http_status": pd.Series(data["http_status"], dtype="Int64"),
+                "latency_ms": pd.Series(data["latency_ms"], dtype="float64"),
+            }
+        )
+        frame.index = pd.Index(pd.Series(data["id"], dtype="int64"), name="id")
+        return frame
+
+    def close(self) -> None:
+        """Close the connection (it reopens on next use)."""
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+
+_default: dict[Path, Ledger] = {}
+_default_lock = threading.Lock()
+
+
+def default_ledger() -> Ledger:
+    """The process-wide ledger for :func:`default_path` (re-read on every call)."""
+    path = default_path()
+    with _default_lock:
+        if path not in _default:
+            _default[path] = Ledger(path)
+        return _default[path]
+
+
+def orders(limit: int | None = None) -> pd.DataFrame:
+    """Every submitted order as a pandas DataFrame, newest last."""
+    return default_ledger().to_frame(limit=limit)

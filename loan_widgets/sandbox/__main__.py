@@ -1,0 +1,67 @@
+"""``python -m loan_widgets.sandbox``: run the sandbox exchange until SIGINT or SIGTERM.
+
+Prints exactly one line, ``BASE_URL=http://HOST:PORT``, once it is listening.
+The demo credentials are always registered, plus any given here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from . import DEMO_API_KEY, DEMO_API_SECRET, Sandbox, SandboxServer
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m loan_widgets.sandbox",
+        description="Serve a local Bybit V5 crypto-loan sandbox exchange on HTTP.",
+        epilog=f"Demo credentials (always valid): {DEMO_API_KEY} / {DEMO_API_SECRET}",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1)")
+    parser.add_argument("--port", type=int, default=0, help="port to bind (0: any free port)")
+    parser.add_argument("--api-key", help="an extra API key to accept")
+    parser.add_argument("--api-secret", help="the HMAC secret of --api-key")
+    parser.add_argument("--rsa-public-key", type=Path, metavar="FILE",
+                        help="PEM RSA public key of --api-key (self-generated key)")
+    parser.add_argument("--seed", type=int, default=0, help="seed for order ids (0)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the server; returns the exit status."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.api_key and bool(args.api_secret) == bool(args.rsa_public_key):
+        parser.error("--api-key needs exactly one of --api-secret or --rsa-public-key")
+    if not args.api_key and (args.api_secret or args.rsa_public_key):
+        parser.error("--api-secret and --rsa-public-key need --api-key")
+    sandbox = Sandbox(seed=args.seed, credentials={DEMO_API_KEY: DEMO_API_SECRET})
+    if args.api_key:
+        try:
+            pem = args.rsa_public_key.read_bytes() if args.rsa_public_key else None
+            sandbox.add_credentials(args.api_key, args.api_secret, pem)
+        except (OSError, ValueError) as exc:
+            parser.error(f"cannot use the given key: {exc}")
+    stopping = threading.Event()
+
+    def _stop(signum: int, frame: object) -> None:
+        stopping.set()
+
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
+    server = SandboxServer(sandbox, host=args.host, port=args.port).start()
+    try:
+        print(f"BASE_URL={server.base_url}", flush=True)
+        while not stopping.wait(0.5):
+            pass
+    finally:
+        server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

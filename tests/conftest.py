@@ -1,0 +1,94 @@
+"""Shared fixtures: a real sandbox exchange on loopback, a private ledger, a real shell."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from loan_widgets.client import LoanClient
+from loan_widgets.ledger import Ledger
+from loan_widgets.sandbox import DEMO_API_KEY, DEMO_API_SECRET, Sandbox, SandboxServer
+
+PLANTED_SECRET = "PLANTED-SECRET-7f3a9c1e5b2d4680"
+PLANTED_KEY = "PLANTEDKEY0042"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test sees the user's keys, settings or ledger."""
+    for name in (
+        "BYBIT_API_KEY",
+        "BYBIT_API_SECRET",
+        "BYBIT_API_PRIVATE_KEY_FILE",
+        "LOAN_WIDGETS_NETWORK",
+        "LOAN_WIDGETS_BASE_URL",
+        "LOAN_WIDGETS_TIMEOUT",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("LOAN_WIDGETS_LEDGER", str(tmp_path / "ledger.sqlite3"))
+
+
+@pytest.fixture
+def ledger(tmp_path: Path) -> Ledger:
+    """The ledger file this test's orders go to."""
+    return Ledger(tmp_path / "ledger.sqlite3")
+
+
+@pytest.fixture
+def exchange() -> Sandbox:
+    """A fresh sandbox exchange (seed 0) knowing the demo key and a planted key."""
+    sandbox = Sandbox(seed=0)
+    sandbox.add_credentials(PLANTED_KEY, secret=PLANTED_SECRET)
+    return sandbox
+
+
+@pytest.fixture
+def server(exchange: Sandbox) -> Iterator[SandboxServer]:
+    """The exchange served over HTTP on 127.0.0.1."""
+    with SandboxServer(exchange) as srv:
+        yield srv
+
+
+@pytest.fixture
+def client(server: SandboxServer, ledger: Ledger) -> Iterator[LoanClient]:
+    """A client for the sandbox server with the demo key and a 2 s timeout."""
+    with LoanClient(
+        network="sandbox",
+        base_url=server.base_url,
+        api_key=DEMO_API_KEY,
+        api_secret=DEMO_API_SECRET,
+        timeout=2.0,
+        ledger=ledger,
+    ) as c:
+        yield c
+
+
+def posts(exchange: Sandbox, path: str = "/v5/crypto-loan/borrow") -> list:
+    """The POSTs to ``path`` the exchange received."""
+    return [r for r in exchange.requests if r.method == "POST" and r.path == path]
+
+
+@pytest.fixture
+def ip(server: SandboxServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
+    """A real IPython shell with the extension loaded, pointed at the test sandbox."""
+    from IPython.testing.globalipapp import get_ipython
+
+    shell = get_ipython()
+    assert shell is not None
+    monkeypatch.setenv("LOAN_WIDGETS_BASE_URL", server.base_url)
+    shell.run_line_magic("load_ext", "loan_widgets")
+    try:
+        yield shell
+    finally:
+        shell.run_line_magic("unload_ext", "loan_widgets")
+        shell.config.pop("BorrowMagics", None)
+
+
+@pytest.fixture
+def debug_logs(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
+    """Every loan_widgets log record at DEBUG."""
+    caplog.set_level(logging.DEBUG, logger="loan_widgets")
+    return caplog
