@@ -52,7 +52,7 @@ class TestLayering:
             "loan_widgets.orders()\n"
         )
         loaded = _loaded_after(code)
-        assert not loaded & {"IPython", "ipywidgets", "traitlets", "ipykernel"}
+        assert not loaded & {"IPython", "ipywidgets", "traitlets", "ipykernel", "requests"}
 
     def test_load_ext_stays_lazy(self) -> None:
         """`%load_ext loan_widgets` imports neither pandas, ipywidgets nor requests."""

@@ -28,6 +28,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--rsa-public-key", type=Path, metavar="FILE",
                         help="PEM RSA public key of --api-key (self-generated key)")
     parser.add_argument("--seed", type=int, default=0, help="seed for order ids (0)")
+    parser.add_argument("--balance", action="append", default=[], metavar="COIN=AMOUNT",
+                        help="set a Funding-wallet balance, e.g. BTC=100 (repeatable)")
     return parser
 
 
@@ -46,6 +48,12 @@ def main(argv: list[str] | None = None) -> int:
             sandbox.add_credentials(args.api_key, args.api_secret, pem)
         except (OSError, ValueError) as exc:
             parser.error(f"cannot use the given key: {exc}")
+    for item in args.balance:
+        coin, _, amount = item.partition("=")
+        try:
+            sandbox.set_balance(coin.strip().upper(), amount.strip())
+        except (TypeError, ValueError, ArithmeticError) as exc:
+            parser.error(f"--balance {item!r}: {exc}")
     stopping = threading.Event()
 
     def _stop(signum: int, frame: object) -> None:

@@ -314,6 +314,7 @@ class Sandbox:
         self.wallet: dict[str, Decimal] = dict(market.STARTING_BALANCES)
         """The Funding wallet: coin -> balance."""
         self.orders: dict[str, Loan] = {}
+        self._pledged_by_coin: dict[str, Decimal] = {}
         """Ongoing (not fully repaid) loans by orderId."""
         self.completed: dict[str, Loan] = {}
         """Fully repaid loans by orderId."""
@@ -601,10 +602,11 @@ class Sandbox:
         return found
 
     def _pledged(self, coin: str) -> Decimal:
-        return sum(
-            (o.collateral for o in self.orders.values() if o.collateral_currency == coin),
-            Decimal(0),
-        )
+        """Collateral of ``coin`` locked in open loans (kept as a running total)."""
+        return self._pledged_by_coin.get(coin, Decimal(0))
+
+    def _pledge(self, coin: str, delta: Decimal) -> None:
+        self._pledged_by_coin[coin] = self._pledged(coin) + delta
 
     def _rate_of(self, loan: Loan) -> Decimal:
         if loan.locked_rate is not None:
@@ -710,19 +712,20 @@ class Sandbox:
         coll = self._collateral_coin(coll_ccy)
         if loan_ccy == coll_ccy:
             raise ApiError(177019, f"{RET_MSGS[177019]} (same loan and collateral currency)")
-        ratio = self._price(loan_ccy, 177006) / (
-            coll.initial_ltv * self._price(coll_ccy, 177017)
-        )  # collateral needed per unit of loan
+        loan_price = self._price(loan_ccy, 177006)
+        coll_value = coll.initial_ltv * self._price(coll_ccy, 177017)  # loan value per coin
         room = max(Decimal(0), coll.max_limit - self._pledged(coll_ccy))
-        max_coll = min(self.wallet.get(coll_ccy, Decimal(0)), room, coin.max_amount * ratio)
-        max_loan = min(coin.max_amount, _round(max_coll / ratio, coin.borrowing_accuracy,
-                                               ROUND_DOWN))
+        max_coll = min(self.wallet.get(coll_ccy, Decimal(0)), room,
+                       coin.max_amount * loan_price / coll_value)
+        max_loan = min(coin.max_amount, _round(max_coll * coll_value / loan_price,
+                                               coin.borrowing_accuracy, ROUND_DOWN))
+        min_coll = coin.min_amount * loan_price / coll_value
         return {
             "collateralCurrency": coll_ccy,
             "loanCurrency": loan_ccy,
             "maxCollateralAmount": fmt(_round(max_coll, 18, ROUND_DOWN)),
             "maxLoanAmount": fmt(max_loan),
-            "minCollateralAmount": fmt(_round(coin.min_amount * ratio, 18, ROUND_UP)),
+            "minCollateralAmount": fmt(_round(min_coll, 18, ROUND_UP)),
             "minLoanAmount": fmt(coin.min_amount),
         }
 
@@ -783,6 +786,7 @@ class Sandbox:
         self.wallet[coll_ccy] -= coll_amt
         self.wallet[loan_ccy] = self.wallet.get(loan_ccy, Decimal(0)) + loan_amt
         order_id = self._new_id()
+        self._pledge(coll_ccy, coll_amt)
         self.orders[order_id] = Loan(
             order_id=order_id,
             loan_currency=loan_ccy,
@@ -868,6 +872,7 @@ class Sandbox:
             loan.status = 1
             loan.extra["closed_time"] = now
             del self.orders[loan.order_id]
+            self._pledge(loan.collateral_currency, -returned)
             self.completed[loan.order_id] = loan
         repay_id = self._new_id()
         self.repayments.append({
@@ -941,6 +946,7 @@ class Sandbox:
             after = loan.collateral - amount
             self.wallet[ccy] = self.wallet.get(ccy, Decimal(0)) + amount
         before_ltv = self._ltv(loan)
+        self._pledge(ccy, after - loan.collateral)
         loan.collateral = after
         adjust_id = self._new_id()
         self.adjustments.append({

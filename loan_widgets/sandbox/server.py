@@ -1,7 +1,8 @@
 """Serve a :class:`~loan_widgets.sandbox.exchange.Sandbox` over HTTP/1.1 on loopback.
 
 One daemon thread accepts connections; each connection gets its own thread
-and is kept alive between requests. Bodies are read to exactly
+and is kept alive between requests. :meth:`SandboxServer.stop` returns at once
+and closes the open connections too. Bodies are read to exactly
 ``Content-Length`` bytes (or de-chunked) and handed to the sandbox raw, so
 signatures are checked over the bytes that arrived. Nothing is written to
 stderr per request, and clients hanging up mid-answer are not reported.
@@ -10,6 +11,7 @@ stderr per request, and clients hanging up mid-answer are not reported.
 from __future__ import annotations
 
 import contextlib
+import selectors
 import socket
 import socketserver
 import threading
@@ -197,6 +199,26 @@ class _Server(ThreadingHTTPServer):
         super().handle_error(request, client_address)
 
 
+def _accept_loop(httpd: _Server, wake: socket.socket) -> None:
+    """Accept connections until a byte arrives on ``wake`` (no polling, instant stop)."""
+    with selectors.DefaultSelector() as selector, wake:
+        selector.register(httpd, selectors.EVENT_READ)
+        selector.register(wake, selectors.EVENT_READ)
+        while True:
+            for key, _ in selector.select():
+                if key.fileobj is wake:
+                    return
+                try:
+                    request, address = httpd.get_request()
+                except OSError:
+                    continue
+                try:
+                    httpd.process_request(request, address)  # one thread per connection
+                except Exception:
+                    httpd.handle_error(request, address)
+                    httpd.shutdown_request(request)
+
+
 class SandboxServer:
     """A :class:`Sandbox` served on ``http://host:port`` from a daemon thread.
 
@@ -212,6 +234,7 @@ class SandboxServer:
         self._requested_port = port
         self._httpd: _Server | None = None
         self._thread: threading.Thread | None = None
+        self._wake: socket.socket | None = None
         self._lock = threading.Lock()
 
     def start(self) -> SandboxServer:
@@ -219,28 +242,33 @@ class SandboxServer:
         with self._lock:
             if self._httpd is None:
                 httpd = _Server((self.host, self._requested_port), self.sandbox)
+                wake_read, wake_write = socket.socketpair()
                 thread = threading.Thread(
-                    target=httpd.serve_forever,
-                    kwargs={"poll_interval": 0.1},
+                    target=_accept_loop,
+                    args=(httpd, wake_read),
                     name=f"loan-widgets-sandbox:{httpd.server_address[1]}",
                     daemon=True,
                 )
                 thread.start()
-                self._httpd, self._thread = httpd, thread
+                self._httpd, self._thread, self._wake = httpd, thread, wake_write
         return self
 
     def stop(self) -> None:
         """Stop serving and close every open connection (no-op if not running)."""
         with self._lock:
-            httpd, thread = self._httpd, self._thread
-            self._httpd = self._thread = None
+            httpd, thread, wake = self._httpd, self._thread, self._wake
+            self._httpd = self._thread = self._wake = None
         if httpd is None:
             return
-        httpd.shutdown()
-        httpd.close_connections()
-        httpd.server_close()
+        if wake is not None:
+            with contextlib.suppress(OSError):
+                wake.send(b"x")
         if thread is not None:
             thread.join(timeout=5)
+        if wake is not None:
+            wake.close()
+        httpd.close_connections()
+        httpd.server_close()
 
     @property
     def running(self) -> bool:

@@ -1,0 +1,269 @@
+"""loan_widgets benchmarks, measured side by side in one run.
+
+    python benchmarks/run.py [--calls 2000] [--import-runs 15] [--rows 100000]
+
+1. Borrow round trip against one loopback sandbox (a separate process):
+   ``LoanClient.borrow`` (ledger writes included) vs pybit's
+   ``borrow_crypto_loan``, interleaved in blocks so both see the same
+   machine state. Median and p99 per call, and the ratio.
+2. ``import loan_widgets`` + ``%load_ext loan_widgets`` vs
+   ``import pybit.unified_trading``, each in a fresh interpreter that already
+   runs an IPython shell (as a notebook kernel does), alternating.
+3. Ledger: appends 100,000 rows, compares the first and last 1,000 appends,
+   then times ``orders()`` building the DataFrame.
+4. Widget: median time of a linked-amount update (typing a loan amount and
+   getting the collateral estimate), when the widget is available.
+
+Each result says what it measured and on what. Nothing here is asserted:
+numbers are reported, not tested.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+KEY, SECRET = "BENCHKEY00001", "bench-secret-not-a-secret"
+
+
+def _pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def bench_borrow(calls: int) -> dict[str, float]:
+    """Per-call borrow round trip: ours vs pybit on the same loopback sandbox."""
+    import pybit.unified_trading as pybit_http
+
+    from loan_widgets import Ledger, LoanClient
+    from loan_widgets.orders import BorrowRequest
+
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "loan_widgets.sandbox",
+            "--api-key",
+            KEY,
+            "--api-secret",
+            SECRET,
+            "--balance",
+            "BTC=1000000",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        base_url = server.stdout.readline().strip().split("=", 1)[1]
+        tmp = tempfile.mkdtemp()
+        ours = LoanClient(
+            network="testnet",
+            base_url=base_url,
+            api_key=KEY,
+            api_secret=SECRET,
+            ledger=Ledger(Path(tmp) / "bench.sqlite3"),
+        )
+        logging.getLogger("pybit").setLevel(logging.ERROR)
+        peer = pybit_http.HTTP(api_key=KEY, api_secret=SECRET)
+        peer.endpoint = base_url
+        peer.crypto_loan_legacy_message = "legacy crypto-loan endpoint"  # pybit 5.14+ bug
+        request = BorrowRequest("USDT", "BTC", "550")
+
+        def run_ours() -> None:
+            ours.borrow(request=request)
+
+        def run_peer() -> None:
+            answer = peer.borrow_crypto_loan(
+                loanCurrency="USDT", loanAmount="550", collateralCurrency="BTC"
+            )
+            assert answer["retCode"] == 0
+
+        for fn in (run_ours, run_peer):  # warm up connections and caches
+            for _ in range(50):
+                fn()
+        times: dict[str, list[float]] = {"ours": [], "pybit": []}
+        block = 100
+        for i in range(0, calls, block):
+            order = [("ours", run_ours), ("pybit", run_peer)]
+            if (i // block) % 2:
+                order.reverse()
+            for name, fn in order:
+                for _ in range(min(block, calls - i)):
+                    start = time.perf_counter()
+                    fn()
+                    times[name].append(time.perf_counter() - start)
+        ours.close()
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    result = {}
+    for name, values in times.items():
+        result[f"{name}_median_us"] = statistics.median(values) * 1e6
+        result[f"{name}_p99_us"] = _pct(values, 0.99) * 1e6
+        result[f"{name}_calls"] = len(values)
+    result["ratio_median"] = result["ours_median_us"] / result["pybit_median_us"]
+    result["ratio_p99"] = result["ours_p99_us"] / result["pybit_p99_us"]
+    return result
+
+
+_IMPORT_PRELUDE = (
+    "from IPython.testing.globalipapp import start_ipython\n"
+    "ip = start_ipython()\n"
+    "import time\n"
+    "t = time.perf_counter()\n"
+)
+_IMPORT_OURS = "import loan_widgets\nip.run_line_magic('load_ext', 'loan_widgets')\n"
+_IMPORT_PEER = "import pybit.unified_trading\n"
+_IMPORT_EPILOGUE = "print(time.perf_counter() - t)\n"
+
+
+def bench_import(runs: int) -> dict[str, float]:
+    """Fresh-interpreter import cost, alternating ours and pybit's."""
+    import loan_widgets
+
+    # An installed package is byte-compiled by pip; an editable checkout may not be
+    # (PYTHONDONTWRITEBYTECODE), so compile it as pip would before timing imports.
+    package = Path(loan_widgets.__file__).parent
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(package)], check=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LOAN_WIDGETS_")}
+    env["IPYTHONDIR"] = tempfile.mkdtemp()
+    times: dict[str, list[float]] = {"ours": [], "pybit": []}
+    for i in range(runs + 1):
+        order = [("ours", _IMPORT_OURS), ("pybit", _IMPORT_PEER)]
+        if i % 2:
+            order.reverse()
+        for name, body in order:
+            out = subprocess.run(
+                [sys.executable, "-c", _IMPORT_PRELUDE + body + _IMPORT_EPILOGUE],
+                capture_output=True,
+                text=True,
+                check=True,
+                env=env,
+            )
+            if i:  # the first round only warms the file cache
+                times[name].append(float(out.stdout.strip().splitlines()[-1]))
+    result = {f"{k}_median_ms": statistics.median(v) * 1e3 for k, v in times.items()}
+    result["ratio"] = result["ours_median_ms"] / result["pybit_median_ms"]
+    result["runs"] = runs
+    return result
+
+
+def bench_ledger(rows: int) -> dict[str, float]:
+    """Append cost across ``rows`` appends and the DataFrame build."""
+    from loan_widgets import Ledger
+    from loan_widgets.orders import BorrowRequest
+
+    ledger = Ledger(Path(tempfile.mkdtemp()) / "ledger.sqlite3")
+    request = BorrowRequest("USDT", "BTC", "550")
+    chunk = 1000
+    chunks: list[float] = []
+    for _ in range(rows // chunk):
+        start = time.perf_counter()
+        for _ in range(chunk):
+            row = ledger.record_borrow(request, network="sandbox", source="api")
+            ledger.settle(row, "accepted", order_id="1794267532472646144", ret_code=0)
+        chunks.append(time.perf_counter() - start)
+    start = time.perf_counter()
+    frame = ledger.to_frame()
+    build = time.perf_counter() - start
+    assert len(frame) == rows
+    return {
+        "rows": rows,
+        "first_1000_ms": chunks[0] * 1e3,
+        "last_1000_ms": chunks[-1] * 1e3,
+        "last_over_first": chunks[-1] / chunks[0],
+        "frame_build_s": build,
+    }
+
+
+def bench_widget(updates: int = 2000) -> dict[str, float] | None:
+    """Median time of one linked-amount update in the BorrowWidget."""
+    try:
+        from loan_widgets.sandbox import Sandbox, SandboxServer
+        from loan_widgets.widget import BorrowWidget
+    except ImportError:
+        return None
+    from loan_widgets import Ledger, LoanClient
+
+    with SandboxServer(Sandbox()) as server:
+        client = LoanClient(
+            base_url=server.base_url, ledger=Ledger(Path(tempfile.mkdtemp()) / "w.sqlite3")
+        )
+        widget = BorrowWidget(client=client)
+        requests_before = server.sandbox.count()
+        values = [str(20 + i % 5000) for i in range(updates)]
+        times = []
+        for value in values:
+            start = time.perf_counter()
+            widget.loan_amount.value = value
+            times.append(time.perf_counter() - start)
+        sent = server.sandbox.count() - requests_before
+    return {
+        "updates": updates,
+        "median_ms": statistics.median(times) * 1e3,
+        "p99_ms": _pct(times, 0.99) * 1e3,
+        "network_calls_while_typing": sent,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=2000)
+    parser.add_argument("--import-runs", type=int, default=15)
+    parser.add_argument("--rows", type=int, default=100_000)
+    args = parser.parse_args()
+    import pybit
+
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
+        f"{platform.python_version()}, pybit {getattr(pybit, 'VERSION', '?')}"
+    )
+    borrow = bench_borrow(args.calls)
+    print(
+        f"\n1. borrow round trip, {borrow['ours_calls']} calls each, same loopback sandbox "
+        "(separate process), interleaved blocks of 100"
+        f"\n   loan_widgets: median {borrow['ours_median_us']:.0f} us, "
+        f"p99 {borrow['ours_p99_us']:.0f} us (ledger writes included)"
+        f"\n   pybit:        median {borrow['pybit_median_us']:.0f} us, "
+        f"p99 {borrow['pybit_p99_us']:.0f} us"
+        f"\n   ratio ours/pybit: median {borrow['ratio_median']:.2f}x, "
+        f"p99 {borrow['ratio_p99']:.2f}x (target <= 0.5x)"
+    )
+    imports = bench_import(args.import_runs)
+    print(
+        f"\n2. import in a fresh interpreter with IPython running, {imports['runs']} runs each"
+        f"\n   import loan_widgets + %load_ext: median {imports['ours_median_ms']:.1f} ms"
+        f"\n   import pybit.unified_trading:    median {imports['pybit_median_ms']:.1f} ms"
+        f"\n   ratio ours/pybit: {imports['ratio']:.2f}x (target <= 0.25x)"
+    )
+    ledger = bench_ledger(args.rows)
+    print(
+        f"\n3. ledger, {ledger['rows']:,} rows appended (insert pending + settle each)"
+        f"\n   first 1,000: {ledger['first_1000_ms']:.0f} ms, last 1,000: "
+        f"{ledger['last_1000_ms']:.0f} ms, last/first {ledger['last_over_first']:.2f}x "
+        f"(target <= 1.5x)"
+        f"\n   orders() DataFrame of {ledger['rows']:,} rows: {ledger['frame_build_s']:.2f} s "
+        "(target < 1 s)"
+    )
+    widget = bench_widget()
+    if widget is None:
+        print("\n4. widget: not available in this build")
+    else:
+        print(
+            f"\n4. widget linked-amount update, {widget['updates']} updates: median "
+            f"{widget['median_ms']:.3f} ms, p99 {widget['p99_ms']:.3f} ms (target < 2 ms); "
+            f"network calls while typing: {widget['network_calls_while_typing']}"
+        )
+
+
+if __name__ == "__main__":
+    main()
