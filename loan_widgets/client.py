@@ -278,7 +278,7 @@ class LoanClient:
         payload, url = self._payload(endpoint, params, body)
         offset = self._offset_ms or 0.0
         headers = self._headers(endpoint, payload, int(time.time() * 1000 + offset))
-        return PreparedRequest(endpoint.method, url, headers, payload if endpoint.writes else "")
+        return PreparedRequest(endpoint.method, url, headers, payload if endpoint.has_body else "")
 
     def call(
         self,
@@ -293,7 +293,7 @@ class LoanClient:
     def _payload(
         self, endpoint: Endpoint, params: Mapping[str, Any] | None, body: str | None
     ) -> tuple[str, str]:
-        if endpoint.writes:
+        if endpoint.has_body:
             payload = (
                 body
                 if body is not None
@@ -309,7 +309,7 @@ class LoanClient:
     def _headers(
         self, endpoint: Endpoint, payload: str, timestamp_ms: int | None
     ) -> dict[str, str]:
-        headers = {"Content-Type": "application/json"} if endpoint.writes else {}
+        headers = {"Content-Type": "application/json"} if endpoint.has_body else {}
         if endpoint.signed:
             assert timestamp_ms is not None
             headers.update(
@@ -326,9 +326,9 @@ class LoanClient:
         resync: bool = True,
     ) -> dict[str, Any]:
         payload, url = self._payload(endpoint, params, body)
-        data = payload.encode("utf-8") if endpoint.writes else None
+        data = payload.encode("utf-8") if endpoint.has_body else None
         info = RequestInfo(
-            endpoint.method, self.base_url + endpoint.path, payload if endpoint.writes else ""
+            endpoint.method, self.base_url + endpoint.path, payload if endpoint.has_body else ""
         )
         if endpoint.signed:
             self.credentials  # noqa: B018 - fail on missing credentials before anything is sent

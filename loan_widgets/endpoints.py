@@ -21,11 +21,17 @@ class Endpoint:
     path: str
     signed: bool = True
     doc: str = ""
+    read_only: bool = False
+
+    @property
+    def has_body(self) -> bool:
+        """True when parameters travel as a JSON body (POST), not a query string."""
+        return self.method == "POST"
 
     @property
     def writes(self) -> bool:
-        """True for endpoints that change state (every POST here)."""
-        return self.method == "POST"
+        """True for endpoints that change state: every POST but the read-only ones."""
+        return self.method == "POST" and not self.read_only
 
     def __str__(self) -> str:
         return f"{self.method} {self.path}"
@@ -103,6 +109,96 @@ ADJUSTMENT_HISTORY = Endpoint(
     _DOCS + "crypto-loan/ltv-adjust-history",
 )
 
+# Crypto Loan (New), section 7 of the API reference: common, flexible, fixed (borrow side).
+NEW_LOANABLE_DATA = Endpoint(
+    "new_loanable_data", "GET", "/v5/crypto-loan-common/loanable-data", False,
+    _DOCS + "new-crypto-loan/loan-coin",
+)
+NEW_COLLATERAL_DATA = Endpoint(
+    "new_collateral_data", "GET", "/v5/crypto-loan-common/collateral-data", False,
+    _DOCS + "new-crypto-loan/collateral-coin",
+)
+NEW_POSITION = Endpoint(
+    "new_position", "GET", "/v5/crypto-loan-common/position", True,
+    _DOCS + "new-crypto-loan/crypto-loan-position",
+)
+NEW_MAX_LOAN = Endpoint(
+    "new_max_loan", "POST", "/v5/crypto-loan-common/max-loan", True,
+    _DOCS + "new-crypto-loan/max-loan", read_only=True,
+)
+NEW_ADJUST_COLLATERAL = Endpoint(
+    "new_adjust_collateral", "POST", "/v5/crypto-loan-common/adjust-ltv", True,
+    _DOCS + "new-crypto-loan/adjust-collateral",
+)
+NEW_MAX_COLLATERAL_REDUCTION = Endpoint(
+    "new_max_collateral_reduction", "GET", "/v5/crypto-loan-common/max-collateral-amount",
+    True, _DOCS + "new-crypto-loan/reduce-max-collateral-amt",
+)
+NEW_ADJUSTMENT_HISTORY = Endpoint(
+    "new_adjustment_history", "GET", "/v5/crypto-loan-common/adjustment-history", True,
+    _DOCS + "new-crypto-loan/ltv-adjust-history",
+)
+FLEXIBLE_BORROW = Endpoint(
+    "flexible_borrow", "POST", "/v5/crypto-loan-flexible/borrow", True,
+    _DOCS + "new-crypto-loan/flexible/borrow",
+)
+FLEXIBLE_REPAY = Endpoint(
+    "flexible_repay", "POST", "/v5/crypto-loan-flexible/repay", True,
+    _DOCS + "new-crypto-loan/flexible/repay",
+)
+FLEXIBLE_ONGOING = Endpoint(
+    "flexible_ongoing", "GET", "/v5/crypto-loan-flexible/ongoing-coin", True,
+    _DOCS + "new-crypto-loan/flexible/unpaid-loan-order",
+)
+FLEXIBLE_BORROW_HISTORY = Endpoint(
+    "flexible_borrow_history", "GET", "/v5/crypto-loan-flexible/borrow-history", True,
+    _DOCS + "new-crypto-loan/flexible/loan-orders",
+)
+FLEXIBLE_REPAYMENT_HISTORY = Endpoint(
+    "flexible_repayment_history", "GET", "/v5/crypto-loan-flexible/repayment-history", True,
+    _DOCS + "new-crypto-loan/flexible/repay-orders",
+)
+FIXED_BORROW = Endpoint(
+    "fixed_borrow", "POST", "/v5/crypto-loan-fixed/borrow", True,
+    _DOCS + "new-crypto-loan/fixed/borrow",
+)
+FIXED_BORROW_ORDER_INFO = Endpoint(
+    "fixed_borrow_order_info", "GET", "/v5/crypto-loan-fixed/borrow-order-info", True,
+    _DOCS + "new-crypto-loan/fixed/borrow-order",
+)
+FIXED_BORROW_CONTRACT_INFO = Endpoint(
+    "fixed_borrow_contract_info", "GET", "/v5/crypto-loan-fixed/borrow-contract-info", True,
+    _DOCS + "new-crypto-loan/fixed/borrow-contract",
+)
+FIXED_FULLY_REPAY = Endpoint(
+    "fixed_fully_repay", "POST", "/v5/crypto-loan-fixed/fully-repay", True,
+    _DOCS + "new-crypto-loan/fixed/repay",
+)
+FIXED_BORROW_ORDER_QUOTE = Endpoint(
+    "fixed_borrow_order_quote", "GET", "/v5/crypto-loan-fixed/borrow-order-quote", False,
+    _DOCS + "new-crypto-loan/fixed/borrow-market",
+)
+
+NEW_API_ENDPOINTS = (
+    NEW_LOANABLE_DATA,
+    NEW_COLLATERAL_DATA,
+    NEW_POSITION,
+    NEW_MAX_LOAN,
+    NEW_ADJUST_COLLATERAL,
+    NEW_MAX_COLLATERAL_REDUCTION,
+    NEW_ADJUSTMENT_HISTORY,
+    FLEXIBLE_BORROW,
+    FLEXIBLE_REPAY,
+    FLEXIBLE_ONGOING,
+    FLEXIBLE_BORROW_HISTORY,
+    FLEXIBLE_REPAYMENT_HISTORY,
+    FIXED_BORROW,
+    FIXED_BORROW_ORDER_INFO,
+    FIXED_BORROW_CONTRACT_INFO,
+    FIXED_FULLY_REPAY,
+    FIXED_BORROW_ORDER_QUOTE,
+)
+
 ENDPOINTS: dict[str, Endpoint] = {
     e.name: e
     for e in (
@@ -119,5 +215,6 @@ ENDPOINTS: dict[str, Endpoint] = {
         MAX_COLLATERAL_REDUCTION,
         ADJUST_COLLATERAL,
         ADJUSTMENT_HISTORY,
+        *NEW_API_ENDPOINTS,
     )
 }

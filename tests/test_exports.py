@@ -44,6 +44,38 @@ class TestEndpointTable:
             "adjustment_history": ("GET", "/v5/crypto-loan/adjustment-history", True),
             "server_time": ("GET", "/v5/market/time", False),
             "tickers": ("GET", "/v5/market/tickers", False),
+            "new_loanable_data": ("GET", "/v5/crypto-loan-common/loanable-data", False),
+            "new_collateral_data": ("GET", "/v5/crypto-loan-common/collateral-data", False),
+            "new_position": ("GET", "/v5/crypto-loan-common/position", True),
+            "new_max_loan": ("POST", "/v5/crypto-loan-common/max-loan", True),
+            "new_adjust_collateral": ("POST", "/v5/crypto-loan-common/adjust-ltv", True),
+            "new_max_collateral_reduction": (
+                "GET", "/v5/crypto-loan-common/max-collateral-amount", True
+            ),
+            "new_adjustment_history": (
+                "GET", "/v5/crypto-loan-common/adjustment-history", True
+            ),
+            "flexible_borrow": ("POST", "/v5/crypto-loan-flexible/borrow", True),
+            "flexible_repay": ("POST", "/v5/crypto-loan-flexible/repay", True),
+            "flexible_ongoing": ("GET", "/v5/crypto-loan-flexible/ongoing-coin", True),
+            "flexible_borrow_history": ("GET", "/v5/crypto-loan-flexible/borrow-history", True),
+            "flexible_repayment_history": (
+                "GET", "/v5/crypto-loan-flexible/repayment-history", True
+            ),
+            "fixed_borrow": ("POST", "/v5/crypto-loan-fixed/borrow", True),
+            "fixed_borrow_order_info": ("GET", "/v5/crypto-loan-fixed/borrow-order-info", True),
+            "fixed_borrow_contract_info": (
+                "GET", "/v5/crypto-loan-fixed/borrow-contract-info", True
+            ),
+            "fixed_fully_repay": ("POST", "/v5/crypto-loan-fixed/fully-repay", True),
+            "fixed_borrow_order_quote": (
+                "GET", "/v5/crypto-loan-fixed/borrow-order-quote", False
+            ),
         }
         got = {n: (e.method, e.path, e.signed) for n, e in endpoints.ENDPOINTS.items()}
         assert got == expected
+
+    def test_only_max_loan_is_a_read_only_post(self) -> None:
+        """Every POST changes state except max-loan, which may be retried like a GET."""
+        read_only = {e.name for e in endpoints.ENDPOINTS.values() if e.has_body and not e.writes}
+        assert read_only == {"new_max_loan"}

@@ -1,0 +1,100 @@
+"""BorrowWidget in a real browser: JupyterLab and Voila, Chromium driven by Playwright.
+
+The notebook's kernel runs the embedded sandbox (the default network); the kernel's ledger is
+the server's ``LOAN_WIDGETS_LEDGER``, read here after the click.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from jupyter_harness import JupyterServer, make_notebook, open_notebook, run_all_cells
+from playwright.sync_api import Page, expect
+
+from loan_widgets.ledger import Ledger
+
+pytestmark = pytest.mark.browser
+
+REPO = Path(__file__).resolve().parents[2]
+SCREENSHOT = REPO / "notebooks" / "img" / "borrow-widget.png"
+
+WIDGET_NOTEBOOK = make_notebook(
+    "from loan_widgets import BorrowWidget\nw = BorrowWidget()\nw",
+)
+
+ORDER_ID = re.compile(r"order (\d{19})")
+
+
+def _borrow_in_page(page: Page, screenshot: Path | None = None) -> str:
+    """Type 550 USDT, check the estimate, pick 30 days, click Borrow; return the order id."""
+    widget = page.locator(".lw-borrow-widget")
+    expect(widget).to_be_visible(timeout=60_000)
+    expect(widget.locator(".lw-badge")).to_contain_text("SANDBOX")
+    collateral = widget.locator(".lw-collateral-amount input")
+    expect(collateral).to_have_attribute("placeholder", "or collateral to pledge")
+
+    widget.locator(".lw-loan-amount input").fill("550")
+    # 550 USDT / (0.8 × 65000 USDT/BTC), rounded up to 8 places
+    expect(collateral).to_have_attribute("placeholder", "≈ 0.01057693", timeout=15_000)
+    expect(widget.locator(".lw-preview")).to_contain_text("0.01057693 BTC")
+
+    thirty = widget.locator(".lw-term button", has_text="30 days")
+    thirty.click()
+    expect(thirty).to_have_class(re.compile(r"mod-active"))
+    expect(widget.locator(".lw-preview")).to_contain_text("over 30 days")
+    expect(widget.locator(".lw-term button", has_text="90 days")).to_be_disabled()
+
+    button = widget.locator("button.lw-borrow")
+    expect(button).to_be_enabled()
+    expect(button).to_contain_text("Borrow 550 USDT")
+    if screenshot is not None:
+        screenshot.parent.mkdir(parents=True, exist_ok=True)
+        widget.screenshot(path=str(screenshot))
+    button.click()
+    status = widget.locator(".lw-status")
+    expect(status).to_contain_text(ORDER_ID, timeout=30_000)
+    match = ORDER_ID.search(status.inner_text())
+    assert match is not None
+    order_id = match.group(1)
+    expect(widget.locator(".lw-orders")).to_contain_text(order_id)
+    return order_id
+
+
+def _ledger_row(path: Path, order_id: str) -> None:
+    rows = [r for r in Ledger(path).rows() if r.order_id == order_id]
+    assert len(rows) == 1
+    row = rows[0]
+    assert (row.source, row.status, row.network, row.term) == (
+        "widget",
+        "accepted",
+        "sandbox",
+        "30",
+    )
+    assert (row.loan_currency, str(row.loan_amount), row.collateral_currency) == (
+        "USDT",
+        "550",
+        "BTC",
+    )
+
+
+class TestBorrowWidgetInBrowser:
+    """The widget works where users use it: JupyterLab and Voila."""
+
+    def test_borrow_in_jupyterlab(self, jupyter_server: JupyterServer, page: Page) -> None:
+        """Type, see the estimate, pick 30 days, Borrow: the order id shows and is in the ledger."""
+        path = jupyter_server.add_notebook(WIDGET_NOTEBOOK, "borrow-widget.ipynb")
+        open_notebook(page, jupyter_server, path)
+        run_all_cells(page)
+        order_id = _borrow_in_page(page, screenshot=SCREENSHOT)
+        _ledger_row(jupyter_server.ledger_path, order_id)
+        # the screenshot taken before the click is a real PNG of the widget
+        assert SCREENSHOT.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    def test_borrow_in_voila(self, voila_server, page: Page) -> None:
+        """Voila runs the notebook as an app; the same borrow lands in its kernel's ledger."""
+        server = voila_server(WIDGET_NOTEBOOK, "borrow-widget.ipynb")
+        page.goto(server.url, timeout=60_000)
+        order_id = _borrow_in_page(page)
+        _ledger_row(server.ledger_path, order_id)
