@@ -30,11 +30,13 @@ from .errors import (
     ValidationError,
 )
 from .ledger import Ledger, orders
-from .orders import BorrowRequest, BorrowResult
+from .orders import ActionResult, AdjustRequest, BorrowRequest, BorrowResult, RepayRequest
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "ActionResult",
+    "AdjustRequest",
     "AnswerLost",
     "BadResponse",
     "BorrowRequest",
@@ -51,14 +53,27 @@ __all__ = [
     "OutcomeUnknown",
     "PreparedRequest",
     "RateLimitError",
+    "RepayRequest",
     "Settings",
     "TimestampError",
     "TransportError",
     "ValidationError",
     "load_ipython_extension",
+    "loans",
     "orders",
+    "reconcile",
     "unload_ipython_extension",
 ]
+
+
+def reconcile(network: str | None = None) -> Any:
+    """Settle ``unknown`` ledger rows of ``network`` by reading the exchange (never resending)."""
+    return LoanClient(network=network).reconcile()
+
+
+def loans(network: str | None = None) -> Any:
+    """Open loans on ``network`` as a DataFrame (exact Decimal amounts, tz-aware times)."""
+    return LoanClient(network=network).loans()
 
 
 def __getattr__(name: str) -> Any:

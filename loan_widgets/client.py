@@ -26,7 +26,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from . import endpoints as ep
@@ -44,11 +44,24 @@ from .errors import (
     RequestInfo,
     TimestampError,
     TransportError,
+    ValidationError,
     exchange_error,
 )
 from .ledger import Ledger, default_ledger
-from .orders import BorrowRequest, BorrowResult
+from .orders import (
+    ActionResult,
+    AdjustRequest,
+    BorrowRequest,
+    BorrowResult,
+    RepayRequest,
+    parse_order_id,
+)
 from .signing import sign_headers
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from .reconcile import Reconciliation
 
 __all__ = ["LoanClient", "PreparedRequest"]
 
@@ -484,6 +497,8 @@ class LoanClient:
         *,
         collateral_amount: Any = None,
         term: Any = None,
+        annual_rate: Any = None,
+        api: str = "legacy",
         request: BorrowRequest | None = None,
         source: str | None = None,
     ) -> BorrowResult:
@@ -492,7 +507,10 @@ class LoanClient:
         Validates first (nothing is sent or recorded on bad input), records the
         order as ``pending``, sends it once and records the outcome. Raises
         ``ExchangeError`` when refused and ``OutcomeUnknown`` when the answer
-        was lost (the order may exist: check ``ongoing_orders()``).
+        was lost (the order may exist: run :meth:`reconcile`).
+
+        ``api="new"`` uses Bybit's new loan API: a flexible borrow, or with a
+        fixed ``term`` a fixed borrow at ``annual_rate`` (e.g. ``"0.05"``).
         """
         if request is None:
             request = BorrowRequest(
@@ -501,43 +519,208 @@ class LoanClient:
                 loan_amount,
                 collateral_amount,
                 term,
+                annual_rate,
             )
-        body = request.to_body()
-        self.credentials  # noqa: B018 - a missing key fails before anything is recorded
-        if self._offset_ms is None:
-            self.sync_clock()
-        ledger = self.ledger
-        row = ledger.record_borrow(
-            request, network=self.network, source=source or self.source, body=body
-        )
-        submitted = time.time()
-        started = time.perf_counter()
-        try:
-            envelope = self._request(ep.BORROW, None, body=body)
-        except LoanWidgetsError as error:
-            self._settle_failure(ledger, row, error, (time.perf_counter() - started) * 1e3)
-            raise
-        latency = (time.perf_counter() - started) * 1e3
-        order_id = str(envelope["result"].get("orderId", ""))
-        ledger.settle(
-            row,
-            "accepted",
-            order_id=order_id,
-            ret_code=0,
-            ret_msg=envelope.get("retMsg"),
-            http_status=200,
-            latency_ms=latency,
+        endpoint, body = self.borrow_endpoint(request, api)
+        source = source or self.source
+        envelope, row, latency, submitted = self._submit(
+            endpoint,
+            body,
+            source=source,
+            api=api,
+            action="borrow",
+            loan_currency=request.loan_currency,
+            loan_amount=request.loan_amount,
+            collateral_currency=request.collateral_currency,
+            collateral_amount=request.collateral_amount,
+            term=request.term,
         )
         return BorrowResult(
-            order_id=order_id,
+            order_id=str(envelope["result"].get("orderId", "")),
             request=request,
             network=self.network,
             submitted_at=_utc(submitted * 1000),
             answered_at=_utc(time.time() * 1000),
             latency_ms=latency,
             ledger_id=row,
-            source=source or self.source,
+            source=source,
+            api=api,
         )
+
+    @staticmethod
+    def borrow_endpoint(request: BorrowRequest, api: str = "legacy") -> tuple[Endpoint, str]:
+        """The endpoint and exact body a borrow goes out as, for ``api`` legacy or new."""
+        if api == "legacy":
+            if request.annual_rate is not None:
+                raise ValidationError("an annual rate applies to the new loan API: add --api new")
+            return ep.BORROW, request.to_body()
+        if api == "new":
+            endpoint = ep.FLEXIBLE_BORROW if request.term == "flexible" else ep.FIXED_BORROW
+            return endpoint, request.to_new_api_body()
+        raise ValidationError(f"api {api!r} is not known: use legacy or new")
+
+    def repay(self, order_id: Any, amount: Any, *, source: str | None = None) -> ActionResult:
+        """Repay ``amount`` of loan ``order_id`` (interest first). Never resent on a lost answer."""
+        request = RepayRequest(order_id, amount)
+        envelope, row, latency, _ = self._submit(
+            ep.REPAY,
+            request.to_body(),
+            source=source or self.source,
+            action="repay",
+            loan_amount=request.amount,
+            ref_id=request.order_id,
+        )
+        return ActionResult(
+            "repay",
+            str(envelope["result"].get("repayId", "")),
+            request,
+            self.network,
+            _utc(time.time() * 1000),
+            latency,
+            row,
+        )
+
+    def repay_all(self, order_id: Any, *, source: str | None = None) -> ActionResult:
+        """Repay a loan in full: principal, interest and penalty interest as owed now."""
+        order_id = parse_order_id(order_id)
+        loans = self.ongoing_orders(orderId=order_id)
+        if not loans:
+            raise ValidationError(f"loan {order_id} is not open on {self.network}")
+        loan = loans[0]
+        owed = sum(
+            (Decimal(loan[k] or "0") for k in
+             ("totalDebt", "residualInterest", "residualPenaltyInterest")),
+            Decimal(0),
+        )
+        return self.repay(order_id, owed, source=source)
+
+    def adjust_collateral(
+        self, order_id: Any, amount: Any, direction: str, *, source: str | None = None
+    ) -> ActionResult:
+        """Add collateral to (``add``) or take it from (``reduce``) a loan order.
+
+        The result's ``details`` hold the LTV before and after, read from the
+        exchange's adjustment history.
+        """
+        request = AdjustRequest(order_id, amount, direction)
+        envelope, row, latency, _ = self._submit(
+            ep.ADJUST_COLLATERAL,
+            request.to_body(),
+            source=source or self.source,
+            action="adjust",
+            collateral_amount=request.amount,
+            term=request.direction,
+            ref_id=request.order_id,
+        )
+        adjust_id = str(envelope["result"].get("adjustId", ""))
+        details: dict[str, object] = {}
+        try:
+            found = self.call(ep.ADJUSTMENT_HISTORY, {"adjustId": adjust_id}).get("list", [])
+        except LoanWidgetsError:
+            found = []
+        if found:
+            details = {
+                "ltv_before": Decimal(found[0]["preLTV"]),
+                "ltv_after": Decimal(found[0]["afterLTV"]),
+            }
+        return ActionResult(
+            "adjust", adjust_id, request, self.network, _utc(time.time() * 1000), latency, row,
+            details,
+        )
+
+    def max_collateral_reduction(self, order_id: Any) -> Decimal:
+        """The most collateral that can be taken from loan ``order_id`` now."""
+        result = self.call(ep.MAX_COLLATERAL_REDUCTION, {"orderId": parse_order_id(order_id)})
+        return Decimal(result["maxCollateralAmount"])
+
+    def repayment_history(self, **params: Any) -> list[dict[str, Any]]:
+        """Every repayment (all pages), filtered by L7 parameters."""
+        return list(self.iter_pages(ep.REPAYMENT_HISTORY, params))
+
+    def borrow_history(self, **params: Any) -> list[dict[str, Any]]:
+        """Every completed (fully repaid) loan (all pages), filtered by L8 parameters."""
+        return list(self.iter_pages(ep.BORROW_HISTORY, params))
+
+    def adjustment_history(self, **params: Any) -> list[dict[str, Any]]:
+        """Every collateral adjustment (all pages), filtered by L11 parameters."""
+        return list(self.iter_pages(ep.ADJUSTMENT_HISTORY, params))
+
+    def loans(self) -> pd.DataFrame:
+        """Open loans as a DataFrame: debt, interest, current LTV beside margin-call
+        and liquidation LTV, expiry. Amounts are exact ``Decimal``; times tz-aware UTC."""
+        from .frames import loans_frame
+
+        levels = {c["currency"]: c for c in self.collateral_data()}
+        return loans_frame(self.ongoing_orders(), levels)
+
+    def history(self, kind: str = "loans") -> pd.DataFrame:
+        """``loans`` (completed), ``repayments`` or ``adjustments`` as a DataFrame."""
+        from .frames import history_frame
+
+        fetch = {
+            "loans": self.borrow_history,
+            "repayments": self.repayment_history,
+            "adjustments": self.adjustment_history,
+        }
+        if kind not in fetch:
+            raise ValidationError(f"history {kind!r}: use loans, repayments or adjustments")
+        return history_frame(kind, fetch[kind]())
+
+    def reconcile(self, ledger: Ledger | None = None) -> Reconciliation:
+        """Settle this network's ``unknown`` ledger rows by reading the exchange.
+
+        A borrow becomes ``accepted`` (with its order id) when exactly one loan
+        on the exchange matches it (coins, amounts, term, not already claimed
+        by another row) and ``not_executed`` when none does; a repayment or
+        adjustment likewise by the loan's repayment or adjustment history.
+        Rows that cannot be decided are left ``unknown`` and listed.
+        """
+        from .reconcile import reconcile
+
+        return reconcile(self, ledger or self.ledger)
+
+    def _submit(
+        self,
+        endpoint: Endpoint,
+        body: str,
+        *,
+        source: str,
+        action: str,
+        api: str = "legacy",
+        **fields: Any,
+    ) -> tuple[dict[str, Any], int, float, float]:
+        """Record ``pending``, send once, record the outcome. The one write path."""
+        self.credentials  # noqa: B018 - a missing key fails before anything is recorded
+        if self._offset_ms is None:
+            self.sync_clock()
+        ledger = self.ledger
+        row = ledger.record_pending(
+            network=self.network, source=source, api=api, action=action, body=body, **fields
+        )
+        submitted = time.time()
+        started = time.perf_counter()
+        try:
+            envelope = self._request(endpoint, None, body=body)
+        except LoanWidgetsError as error:
+            self._settle_failure(ledger, row, error, (time.perf_counter() - started) * 1e3)
+            if endpoint is ep.BORROW and isinstance(error, (ExchangeError, BadResponse)):
+                _suggest_new_api(error)
+            raise
+        latency = (time.perf_counter() - started) * 1e3
+        result = envelope.get("result") or {}
+        exchange_id = next(
+            (str(result[k]) for k in ("orderId", "repayId", "adjustId") if k in result), None
+        )
+        ledger.settle(
+            row,
+            "accepted",
+            order_id=exchange_id,
+            ret_code=0,
+            ret_msg=envelope.get("retMsg"),
+            http_status=200,
+            latency_ms=latency,
+        )
+        return envelope, row, latency, submitted
 
     def _settle_failure(
         self, ledger: Ledger, row: int, error: LoanWidgetsError, latency: float
@@ -563,8 +746,8 @@ class LoanClient:
             )
             error.ledger_id = row
             error.message += (
-                f". Ledger row {row} is marked 'unknown'. Do not resend: check the exchange's "
-                "open loans (LoanClient().ongoing_orders()) first"
+                f". Ledger row {row} is marked 'unknown'. Do not resend: run "
+                "loan_widgets.reconcile() (or %borrow --reconcile) to read the exchange first"
             )
         elif isinstance(error, ConnectError):
             ledger.settle(row, "failed", ret_msg=error.message, latency_ms=latency)
@@ -578,6 +761,17 @@ class LoanClient:
             )
         else:
             ledger.settle(row, "failed", ret_msg=error.message, latency_ms=latency)
+
+
+def _suggest_new_api(error: ExchangeError | BadResponse) -> None:
+    """Point at the new loan API when the legacy Borrow path is refused as gone."""
+    code = getattr(error, "ret_code", None)
+    text = (getattr(error, "ret_msg", "") or error.message).lower()
+    if code == 10017 or error.http_status in (404, 405) or "deprecat" in text:
+        error.message += (
+            ". Bybit deprecated the legacy Borrow endpoint on 2025-11-17: borrow through the "
+            "new loan API with --api new (or LoanClient.borrow(..., api='new'))"
+        )
 
 
 def ep_base(network: str) -> str | None:

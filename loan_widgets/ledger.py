@@ -9,6 +9,10 @@ one of:
 ``failed``        no connection was made, so it never reached the exchange
 ``not_executed``  an ``unknown`` row that reconciliation proved was not executed
 
+``action`` is ``borrow``, ``repay`` or ``adjust``; ``order_id`` is the id the
+exchange gave this submission (loan, repayment or adjustment id) and
+``ref_id`` the loan order a repayment or adjustment acted on.
+
 Orders refused by local validation are never written. The file is
 ``$LOAN_WIDGETS_LEDGER`` or ``ledger.sqlite3`` in the per-user data
 directory. SQLite in WAL mode lets several processes append at once; a
@@ -52,6 +56,7 @@ CREATE TABLE IF NOT EXISTS orders (
     collateral_currency TEXT,
     collateral_amount   TEXT,
     term                TEXT,
+    ref_id              TEXT,
     status              TEXT NOT NULL,
     order_id            TEXT,
     ret_code            INTEGER,
@@ -75,6 +80,7 @@ _COLUMNS = (
     "collateral_currency",
     "collateral_amount",
     "term",
+    "ref_id",
     "status",
     "order_id",
     "ret_code",
@@ -111,6 +117,7 @@ class LedgerRow:
     collateral_currency: str | None
     collateral_amount: Decimal | None
     term: str | None
+    ref_id: str | None
     status: str
     order_id: str | None
     ret_code: int | None
@@ -154,6 +161,9 @@ class Ledger:
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA busy_timeout=30000")
             conn.executescript(_SCHEMA)
+            known = {row[1] for row in conn.execute("PRAGMA table_info(orders)")}
+            if "ref_id" not in known:  # ledgers written before repay/adjust were recorded
+                conn.execute("ALTER TABLE orders ADD COLUMN ref_id TEXT")
             self._conn, self._pid = conn, os.getpid()
         return self._conn
 
@@ -174,13 +184,14 @@ class Ledger:
         collateral_currency: str | None = None,
         collateral_amount: Decimal | None = None,
         term: str | None = None,
+        ref_id: str | None = None,
     ) -> int:
         """Write a ``pending`` row before sending; return its id."""
         now = _now_ms()
         cursor = self._execute(
             "INSERT INTO orders (submitted_at_ms, updated_at_ms, network, source, api, action,"
             " loan_currency, loan_amount, collateral_currency, collateral_amount, term,"
-            " status, body) VALUES (?,?,?,?,?,?,?,?,?,?,?, 'pending', ?)",
+            " ref_id, status, body) VALUES (?,?,?,?,?,?,?,?,?,?,?,?, 'pending', ?)",
             (
                 now,
                 now,
@@ -193,6 +204,7 @@ class Ledger:
                 collateral_currency,
                 None if collateral_amount is None else format(collateral_amount, "f"),
                 term,
+                ref_id,
                 body,
             ),
         )
@@ -300,6 +312,7 @@ class Ledger:
                 "collateral_currency": pd.Series(data["collateral_currency"], dtype="string"),
                 "collateral_amount": pd.Series(decimals(data["collateral_amount"]), dtype="object"),
                 "term": pd.Series(data["term"], dtype="string"),
+                "ref_id": pd.Series(data["ref_id"], dtype="string"),
                 "status": pd.Series(data["status"], dtype="string"),
                 "order_id": pd.Series(data["order_id"], dtype="string"),
                 "ret_code": pd.Series(data["ret_code"], dtype="Int64"),

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import shlex
+from decimal import Decimal
 from typing import Any
 
 from IPython.core.error import StdinNotImplementedError, UsageError
@@ -17,13 +18,19 @@ from traitlets.config import Configurable
 
 from .client import LoanClient
 from .config import NETWORKS
-from .endpoints import BORROW
+from .endpoints import ADJUST_COLLATERAL, REPAY
 from .errors import LoanWidgetsError, ValidationError
-from .orders import BorrowRequest
+from .orders import AdjustRequest, BorrowRequest, RepayRequest
 
 __all__ = ["BorrowMagics", "load_ipython_extension", "unload_ipython_extension"]
 
 _FLAGS = {
+    "--api": "--api",
+    "--rate": "--rate",
+    "-r": "--rate",
+    "--reconcile": "--reconcile",
+    "--all": "--all",
+    "--history": "--history",
     "--collateral-amount": "--collateral-amount",
     "-c": "--collateral-amount",
     "--term": "--term",
@@ -56,6 +63,9 @@ class BorrowMagics(Magics, Configurable):
     timeout = Float(
         0.0, help="Seconds to wait for an answer (0: $LOAN_WIDGETS_TIMEOUT, else 10)"
     ).tag(config=True)
+    api = Unicode(
+        "legacy", help="legacy (/v5/crypto-loan/borrow) or new (flexible/fixed loan API)"
+    ).tag(config=True)
 
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
         super().__init__(shell=shell, config=shell.config if shell is not None else None, **kwargs)
@@ -68,6 +78,13 @@ class BorrowMagics(Magics, Configurable):
         value = str(proposal["value"]).strip().lower()
         if value and value not in NETWORKS:
             raise TraitError(f"network must be one of {', '.join(NETWORKS)}, not {value!r}")
+        return value
+
+    @validate("api")
+    def _check_api(self, proposal: dict[str, Any]) -> str:
+        value = str(proposal["value"]).strip().lower()
+        if value not in ("legacy", "new"):
+            raise TraitError(f"api must be legacy or new, not {value!r}")
         return value
 
     @validate("recv_window")
@@ -128,8 +145,20 @@ class BorrowMagics(Magics, Configurable):
         action="store_true",
         help="validate and sign, show the exact request, send nothing",
     )
+    @argument(
+        "-r",
+        "--rate",
+        metavar="R",
+        help="annual rate for a fixed term on the new API (0.05 = 5 %%)",
+    )
+    @argument("--api", metavar="API", help="legacy or new (default: %%config BorrowMagics.api)")
     @argument("-y", "--yes", action="store_true", help="confirm a mainnet borrow without asking")
     @argument("--widget", action="store_true", help="show the BorrowWidget, prefilled")
+    @argument(
+        "--reconcile",
+        action="store_true",
+        help="settle 'unknown' ledger rows by reading the exchange (sends no order)",
+    )
     @line_magic
     def borrow(self, line: str = "") -> Any:
         """Borrow a coin against collateral through Bybit's crypto-loan API.
@@ -140,6 +169,9 @@ class BorrowMagics(Magics, Configurable):
             %borrow USDT BTC --collateral-amount 0.1 --term 30
             %borrow ETH 2 USDC --term 7 --dry-run       # show the signed request only
             r = %borrow USDT $amount BTC                # r.order_id, r.request, ...
+            %borrow USDT 550 BTC --api new              # Bybit's new flexible loan API
+            %borrow USDT 550 BTC --api new --term 30 --rate 0.05   # new API, fixed
+            %borrow --reconcile                         # decide 'unknown' ledger rows
             %borrow                                     # the BorrowWidget
 
         Runs on the local sandbox unless ``%config BorrowMagics.network`` (or
@@ -149,24 +181,179 @@ class BorrowMagics(Magics, Configurable):
         needs ``--yes`` or a typed confirmation. Every order is recorded in the
         ledger: ``loan_widgets.orders()``.
         """
-        _reject_duplicate_flags(line)
-        args = parse_argstring(self.borrow, line)
-        if args.network is not None and args.network.strip().lower() not in NETWORKS:
-            raise UsageError(
-                f"--network {args.network!r} is not a network: use {', '.join(NETWORKS)}"
-            )
-        if not args.words and args.collateral_amount is None and args.term is None:
+        args = self._parse(self.borrow, line)
+        if args.reconcile:
+            if args.words:
+                raise UsageError("--reconcile takes no coins or amounts")
+            return self._run(lambda: self.client(args.network).reconcile())
+        if not args.words and all(
+            v is None for v in (args.collateral_amount, args.term, args.rate)
+        ):
             return self._show_widget(args, None)
-        try:
+        api = (args.api or self.api).strip().lower()
+        if api not in ("legacy", "new"):
+            raise UsageError(f"--api {args.api!r} is not known: use legacy or new")
+
+        def run() -> Any:
             request = _request_from(args)
             if args.widget:
                 return self._show_widget(args, request)
-            client = self.client(args.network.strip().lower() if args.network else None)
+            client = self.client(args.network)
+            endpoint, body = client.borrow_endpoint(request, api)
             if args.dry_run:
-                return client.prepare(BORROW, body=request.to_body())
+                return client.prepare(endpoint, body=body)
             if client.network == "mainnet" and not args.yes:
-                _confirm_mainnet(request)
-            return client.borrow(request=request, source="magic")
+                _confirm_mainnet(request.describe(), "Borrow")
+            return client.borrow(request=request, api=api, source="magic")
+
+        return self._run(run)
+
+    @magic_arguments()
+    @argument("order_id", nargs="?", metavar="ORDER_ID", help="the loan order to repay")
+    @argument("amount", nargs="?", metavar="AMOUNT", help="how much of the loan coin to repay")
+    @argument("--all", action="store_true", help="repay everything owed: principal and interest")
+    @argument("-n", "--network", metavar="NAME", help="sandbox, testnet or mainnet for this call")
+    @argument("--dry-run", action="store_true", help="show the exact request, send nothing")
+    @argument("-y", "--yes", action="store_true", help="confirm on mainnet without asking")
+    @line_magic
+    def repay(self, line: str = "") -> Any:
+        """Repay a crypto loan (interest is settled first, then principal).
+
+        Examples::
+
+            %repay 1794267532472646144 100      # repay 100 of the loan coin
+            %repay 1794267532472646144 --all    # repay it in full; collateral comes back
+
+        Never resent on a lost answer: the ledger row becomes 'unknown' and
+        ``%borrow --reconcile`` settles it by reading the exchange.
+        """
+        args = self._parse(self.repay, line)
+        if args.order_id is None:
+            raise UsageError("expected ORDER_ID AMOUNT (or ORDER_ID --all), see %repay?")
+        if args.all == (args.amount is not None):
+            raise UsageError("give either AMOUNT or --all, not both or neither")
+
+        def run() -> Any:
+            client = self.client(args.network)
+            if args.all:
+                from .orders import parse_order_id
+
+                loans = client.ongoing_orders(orderId=parse_order_id(args.order_id))
+                if not loans:
+                    raise ValidationError(f"loan {args.order_id} is not open on {client.network}")
+                owed = sum(
+                    (Decimal(loans[0][k] or "0") for k in
+                     ("totalDebt", "residualInterest", "residualPenaltyInterest")),
+                    Decimal(0),
+                )
+                amount: Any = owed
+            else:
+                amount = args.amount
+            request = RepayRequest(args.order_id, amount)
+            if args.dry_run:
+                return client.prepare(REPAY, body=request.to_body())
+            if client.network == "mainnet" and not args.yes:
+                _confirm_mainnet(request.describe(), "Repay")
+            return client.repay(request.order_id, request.amount, source="magic")
+
+        return self._run(run)
+
+    @magic_arguments()
+    @argument("direction", nargs="?", metavar="add|reduce", help="add or reduce collateral")
+    @argument("order_id", nargs="?", metavar="ORDER_ID", help="the loan order")
+    @argument("amount", nargs="?", metavar="AMOUNT", help="collateral to move (collateral coin)")
+    @argument("-n", "--network", metavar="NAME", help="sandbox, testnet or mainnet for this call")
+    @argument("--dry-run", action="store_true", help="show the exact request, send nothing")
+    @argument("-y", "--yes", action="store_true", help="confirm on mainnet without asking")
+    @line_magic
+    def collateral(self, line: str = "") -> Any:
+        """Add collateral to a loan, or take some back, showing the LTV before and after.
+
+        Examples::
+
+            %collateral add 1794267532472646144 0.01
+            %collateral reduce 1794267532472646144 0.001    # at most the allowed maximum
+            %collateral reduce 1794267532472646144          # show the allowed maximum only
+        """
+        args = self._parse(self.collateral, line)
+        if args.direction not in ("add", "reduce") or args.order_id is None:
+            raise UsageError("expected add|reduce ORDER_ID AMOUNT, see %collateral?")
+
+        def run() -> Any:
+            client = self.client(args.network)
+            if args.amount is None:
+                if args.direction == "add":
+                    raise ValidationError("how much collateral to add? give AMOUNT")
+                most = client.max_collateral_reduction(args.order_id)
+                return MaxReduction(args.order_id, most)
+            request = AdjustRequest(args.order_id, args.amount, args.direction)
+            if args.dry_run:
+                return client.prepare(ADJUST_COLLATERAL, body=request.to_body())
+            if request.direction == "reduce":
+                most = client.max_collateral_reduction(request.order_id)
+                if request.amount > most:
+                    raise ValidationError(
+                        f"at most {format(most, 'f')} can be taken from loan {request.order_id} "
+                        "now (the exchange's max allowed reduction)"
+                    )
+            if client.network == "mainnet" and not args.yes:
+                _confirm_mainnet(request.describe(), "Adjust collateral")
+            return client.adjust_collateral(
+                request.order_id, request.amount, request.direction, source="magic"
+            )
+
+        return self._run(run)
+
+    @magic_arguments()
+    @argument(
+        "--history",
+        nargs="?",
+        const="loans",
+        metavar="KIND",
+        help="completed loans (default), repayments or adjustments instead of open loans",
+    )
+    @argument("-n", "--network", metavar="NAME", help="sandbox, testnet or mainnet for this call")
+    @line_magic
+    def loans(self, line: str = "") -> Any:
+        """Open loans: debt, interest, current LTV against margin-call and liquidation LTV.
+
+        Rows near a margin call are highlighted. ``x = %loans`` gives a table
+        whose ``.frame`` is a DataFrame with exact Decimal amounts.
+
+        Examples::
+
+            %loans
+            %loans --history                 # completed loans
+            %loans --history repayments      # or: adjustments
+        """
+        args = self._parse(self.loans, line)
+
+        def run() -> Any:
+            client = self.client(args.network)
+            if args.history is not None:
+                return client.history(args.history)
+            from .frames import LoansTable
+
+            return LoansTable(client.loans(), client.network)
+
+        return self._run(run)
+
+    def _parse(self, magic: Any, line: str) -> Any:
+        _reject_duplicate_flags(line)
+        args = parse_argstring(magic, line)
+        network = getattr(args, "network", None)
+        if network is not None:
+            if network.strip().lower() not in NETWORKS:
+                raise UsageError(
+                    f"--network {network!r} is not a network: use {', '.join(NETWORKS)}"
+                )
+            args.network = network.strip().lower()
+        return args
+
+    @staticmethod
+    def _run(action: Any) -> Any:
+        try:
+            return action()
         except LoanWidgetsError as error:
             raise UsageError(_one_line(error)) from None
 
@@ -223,20 +410,34 @@ def _request_from(args: Any) -> BorrowRequest:
         loan_amount=amount,
         collateral_amount=args.collateral_amount,
         term=args.term,
+        annual_rate=args.rate,
     )
 
 
-def _confirm_mainnet(request: BorrowRequest) -> None:
-    prompt = f"Borrow {request.describe()} on MAINNET with real funds? Type 'yes' to confirm: "
+def _confirm_mainnet(what: str, verb: str) -> None:
+    prompt = f"{verb}: {what} on MAINNET with real funds? Type 'yes' to confirm: "
     try:
         answer = input(prompt)
     except (EOFError, OSError, RuntimeError, StdinNotImplementedError):
         raise UsageError(
-            "mainnet borrow needs confirmation and there is no interactive input: "
+            f"mainnet {verb.lower()} needs confirmation and there is no interactive input: "
             "add --yes to confirm"
         ) from None
     if answer.strip().lower() != "yes":
-        raise UsageError("mainnet borrow cancelled: nothing was sent")
+        raise UsageError(f"mainnet {verb.lower()} cancelled: nothing was sent")
+
+
+class MaxReduction:
+    """The largest collateral reduction a loan allows now."""
+
+    def __init__(self, order_id: str, amount: Decimal) -> None:
+        self.order_id, self.amount = order_id, amount
+
+    def __repr__(self) -> str:
+        return (
+            f"At most {format(self.amount, 'f')} collateral can be taken from loan "
+            f"{self.order_id} now."
+        )
 
 
 def _one_line(error: LoanWidgetsError) -> str:
@@ -244,12 +445,13 @@ def _one_line(error: LoanWidgetsError) -> str:
 
 
 def load_ipython_extension(ip: Any) -> None:
-    """Register ``%borrow`` (called by ``%load_ext loan_widgets``)."""
+    """Register ``%borrow``, ``%repay``, ``%collateral`` and ``%loans``."""
     magics = BorrowMagics(ip)
     ip.register_magics(magics)
 
 
 def unload_ipython_extension(ip: Any) -> None:
-    """Remove ``%borrow`` (called by ``%unload_ext loan_widgets``)."""
-    ip.magics_manager.magics["line"].pop("borrow", None)
+    """Remove the magics (called by ``%unload_ext loan_widgets``)."""
+    for name in ("borrow", "repay", "collateral", "loans"):
+        ip.magics_manager.magics["line"].pop(name, None)
     ip.configurables[:] = [c for c in ip.configurables if not isinstance(c, BorrowMagics)]

@@ -17,7 +17,18 @@ from decimal import Decimal, InvalidOperation
 
 from .errors import ValidationError
 
-__all__ = ["TERMS", "BorrowRequest", "BorrowResult", "parse_amount", "parse_coin", "parse_term"]
+__all__ = [
+    "TERMS",
+    "ActionResult",
+    "AdjustRequest",
+    "BorrowRequest",
+    "BorrowResult",
+    "RepayRequest",
+    "parse_amount",
+    "parse_coin",
+    "parse_order_id",
+    "parse_term",
+]
 
 TERMS = ("flexible", "7", "14", "30", "90", "180")
 MAX_INTEGER_DIGITS = 20
@@ -25,6 +36,7 @@ MAX_DECIMAL_PLACES = 18
 
 _AMOUNT = re.compile(r"[0-9]+(?:\.[0-9]+)?", re.ASCII)
 _COIN = re.compile(r"[A-Z0-9]{2,12}", re.ASCII)
+_ORDER_ID = re.compile(r"[0-9]{1,30}", re.ASCII)
 
 
 def _shown(value: object) -> str:
@@ -112,6 +124,24 @@ def parse_term(value: object) -> str:
     return text
 
 
+def parse_order_id(value: object, what: str = "order id") -> str:
+    """A loan order id: digits only (legacy ids have 19)."""
+    text = str(value).strip() if isinstance(value, (str, int)) else ""
+    if isinstance(value, bool) or not _ORDER_ID.fullmatch(text):
+        raise ValidationError(f"{what} {_shown(value)} is not an order id (digits only)")
+    return text
+
+
+def parse_rate(value: object) -> Decimal:
+    """An annual rate as a fraction: ``0.05`` is 5 % a year."""
+    rate = parse_amount(value, "annual rate")
+    if rate >= 1:
+        raise ValidationError(
+            f"annual rate {_plain(rate)} is a fraction of 1 (0.05 is 5 %), not a percentage"
+        )
+    return rate
+
+
 @dataclass(frozen=True)
 class BorrowRequest:
     """A loan order, validated on creation.
@@ -125,6 +155,7 @@ class BorrowRequest:
     loan_amount: Decimal | None = None
     collateral_amount: Decimal | None = None
     term: str = "flexible"
+    annual_rate: Decimal | None = None
 
     def __post_init__(self) -> None:
         loan = parse_coin(self.loan_currency, "loan coin")
@@ -150,6 +181,8 @@ class BorrowRequest:
         object.__setattr__(self, "loan_amount", loan_amount)
         object.__setattr__(self, "collateral_amount", collateral_amount)
         object.__setattr__(self, "term", parse_term(self.term))
+        if self.annual_rate is not None:
+            object.__setattr__(self, "annual_rate", parse_rate(self.annual_rate))
 
     @property
     def loan_term(self) -> str | None:
@@ -172,6 +205,43 @@ class BorrowRequest:
         """The exact JSON body that is signed and sent (compact, nulls explicit)."""
         return json.dumps(self.to_params(), separators=(",", ":"))
 
+    def to_new_api_body(self) -> str:
+        """The body for Bybit's new loan API: flexible borrow, or fixed with a rate.
+
+        The new API always needs the loan amount; collateral is an optional
+        list (here one coin) pledged to the account's pool.
+        """
+        if self.loan_amount is None:
+            raise ValidationError(
+                "the new loan API needs a loan amount: collateral-driven sizing is legacy only"
+            )
+        collateral = (
+            []
+            if self.collateral_amount is None
+            else [{"currency": self.collateral_currency, "amount": _plain(self.collateral_amount)}]
+        )
+        if self.term == "flexible":
+            if self.annual_rate is not None:
+                raise ValidationError("--rate applies to fixed terms only: add --term DAYS")
+            params: dict[str, object] = {
+                "loanCurrency": self.loan_currency,
+                "loanAmount": _plain(self.loan_amount),
+            }
+        else:
+            if self.annual_rate is None:
+                raise ValidationError(
+                    "a fixed-term loan on the new API needs an annual rate (e.g. --rate 0.05)"
+                )
+            params = {
+                "orderCurrency": self.loan_currency,
+                "orderAmount": _plain(self.loan_amount),
+                "annualRate": _plain(self.annual_rate),
+                "term": self.term,
+            }
+        if collateral:
+            params["collateralList"] = collateral
+        return json.dumps(params, separators=(",", ":"))
+
     def describe(self) -> str:
         """One line for people: ``550 USDT against BTC, flexible``."""
         if self.loan_amount is not None:
@@ -182,7 +252,93 @@ class BorrowRequest:
         if self.collateral_amount is not None:
             against = f"{_plain(self.collateral_amount)} {self.collateral_currency}"
         term = "flexible" if self.term == "flexible" else f"{self.term} days"
+        if self.annual_rate is not None:
+            term += f" at {_plain(self.annual_rate * 100)} % a year"
         return f"{what} against {against}, {term}"
+
+
+@dataclass(frozen=True)
+class RepayRequest:
+    """Repay ``amount`` of a loan order (interest is settled first)."""
+
+    order_id: str
+    amount: Decimal
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "order_id", parse_order_id(self.order_id))
+        object.__setattr__(self, "amount", parse_amount(self.amount, "repay amount"))
+
+    def to_body(self) -> str:
+        """The exact JSON body: ``{"orderId":"...","amount":"..."}``."""
+        return json.dumps(
+            {"orderId": self.order_id, "amount": _plain(self.amount)}, separators=(",", ":")
+        )
+
+    def describe(self) -> str:
+        """One line for people."""
+        return f"repay {_plain(self.amount)} of loan {self.order_id}"
+
+
+@dataclass(frozen=True)
+class AdjustRequest:
+    """Add collateral to (``add``) or take it from (``reduce``) a loan order."""
+
+    order_id: str
+    amount: Decimal
+    direction: str
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "order_id", parse_order_id(self.order_id))
+        object.__setattr__(self, "amount", parse_amount(self.amount, "collateral amount"))
+        direction = str(self.direction).strip().lower()
+        if direction not in ("add", "reduce"):
+            raise ValidationError(f"direction {_shown(self.direction)} must be add or reduce")
+        object.__setattr__(self, "direction", direction)
+
+    def to_body(self) -> str:
+        """The exact JSON body; ``direction`` is ``"0"`` to add, ``"1"`` to reduce."""
+        wire = "0" if self.direction == "add" else "1"
+        return json.dumps(
+            {"orderId": self.order_id, "amount": _plain(self.amount), "direction": wire},
+            separators=(",", ":"),
+        )
+
+    def describe(self) -> str:
+        """One line for people."""
+        return f"{self.direction} {_plain(self.amount)} collateral on loan {self.order_id}"
+
+
+@dataclass(frozen=True)
+class ActionResult:
+    """An accepted repayment or collateral adjustment."""
+
+    action: str
+    id: str
+    request: RepayRequest | AdjustRequest
+    network: str
+    answered_at: datetime
+    latency_ms: float
+    ledger_id: int | None = None
+    details: dict[str, object] = field(default_factory=dict, compare=False)
+
+    def __repr__(self) -> str:
+        extra = "".join(f" {k}={v}" for k, v in self.details.items())
+        return (
+            f"<{self.action.capitalize()}Result id={self.id} {self.request.describe()} "
+            f"on {self.network}{extra}>"
+        )
+
+    def _repr_html_(self) -> str:
+        rows = [(f"{self.action} id", self.id), ("what", self.request.describe()),
+                ("network", self.network)]
+        rows += [(k.replace("_", " "), str(v)) for k, v in self.details.items()]
+        body = "".join(
+            f"<tr><th style='text-align:left'>{html.escape(k)}</th>"
+            f"<td style='text-align:left'>{html.escape(v)}</td></tr>"
+            for k, v in rows
+        )
+        caption = f"<caption>{html.escape(self.action)} accepted</caption>"
+        return f"<table class='loan-widgets-result'>{caption}{body}</table>"
 
 
 @dataclass(frozen=True)

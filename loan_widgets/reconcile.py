@@ -1,0 +1,247 @@
+"""Reconciliation: decide ``unknown`` ledger rows by reading the exchange, never by resending.
+
+A write whose answer was lost may or may not have been executed. For each
+such row (and each ``pending`` row older than :data:`STALE_PENDING_MS`, left by
+a process that died mid-send) this module reads the exchange's own records:
+
+* a borrow: open loans (``ongoing-orders``) and completed loans
+  (``borrow-history``) with the same coins and term that no other ledger row
+  has claimed. Exactly one with the row's amounts: ``accepted`` with its
+  order id. None with these coins at all: ``not_executed``. Anything else
+  (several candidates, amounts that changed since): left ``unknown``.
+* a repayment or collateral adjustment: the loan's repayment or adjustment
+  history, matched on amount (and direction) within the row's time window.
+
+Decisions are written to the ledger; undecided rows are listed with a reason.
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from .errors import LoanWidgetsError
+from .ledger import Ledger, LedgerRow
+
+if TYPE_CHECKING:
+    from .client import LoanClient
+
+__all__ = ["STALE_PENDING_MS", "Decision", "Reconciliation", "reconcile"]
+
+STALE_PENDING_MS = 120_000
+WINDOW_BEFORE_MS = 60_000
+WINDOW_AFTER_MS = 600_000
+_DAY_MS = 86_400_000
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What reconciliation concluded for one ledger row."""
+
+    ledger_id: int
+    action: str
+    status: str  # accepted, not_executed or unknown (undecided)
+    order_id: str | None
+    reason: str
+
+
+@dataclass
+class Reconciliation:
+    """The outcome of one reconciliation run."""
+
+    network: str
+    decisions: list[Decision] = field(default_factory=list)
+
+    @property
+    def undecided(self) -> list[Decision]:
+        """Rows still ``unknown``, with the reason."""
+        return [d for d in self.decisions if d.status == "unknown"]
+
+    def __repr__(self) -> str:
+        if not self.decisions:
+            return f"Nothing to reconcile on {self.network}: no unknown ledger rows."
+        lines = [f"Reconciled {len(self.decisions)} ledger row(s) on {self.network}:"]
+        for d in self.decisions:
+            oid = f" order {d.order_id}" if d.order_id else ""
+            lines.append(f"  row {d.ledger_id} ({d.action}): {d.status}{oid} - {d.reason}")
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        if not self.decisions:
+            return f"<p>{html.escape(repr(self))}</p>"
+        body = "".join(
+            "<tr>" + "".join(
+                f"<td style='text-align:left'>{html.escape(str(v))}</td>"
+                for v in (d.ledger_id, d.action, d.status, d.order_id or "", d.reason)
+            ) + "</tr>"
+            for d in self.decisions
+        )
+        head = "".join(
+            f"<th style='text-align:left'>{h}</th>"
+            for h in ("row", "action", "now", "order id", "why")
+        )
+        return (
+            f"<table><caption>Reconciliation on {html.escape(self.network)}</caption>"
+            f"<tr>{head}</tr>{body}</table>"
+        )
+
+
+def _loan_candidates(client: LoanClient) -> list[dict[str, Any]]:
+    """Open and completed legacy loans, normalised to one shape."""
+    found = []
+    for item in client.ongoing_orders():
+        expires = item.get("expirationTime") or ""
+        term = item.get("loanTerm") or "flexible"
+        borrowed = None
+        if expires and term != "flexible":
+            borrowed = int(expires) - int(term) * _DAY_MS
+        found.append({
+            "order_id": item["orderId"],
+            "loan_currency": item["loanCurrency"],
+            "collateral_currency": item["collateralCurrency"],
+            "term": term,
+            "loan_amount": Decimal(item["totalDebt"]),
+            "collateral_amount": Decimal(item["collateralAmount"]),
+            "borrowed_at": borrowed,
+        })
+    for item in client.borrow_history():
+        found.append({
+            "order_id": item["orderId"],
+            "loan_currency": item["loanCurrency"],
+            "collateral_currency": item["collateralCurrency"],
+            "term": item.get("loanTerm") or "flexible",
+            "loan_amount": Decimal(item["initialLoanAmount"]),
+            "collateral_amount": Decimal(item["initialCollateralAmount"]),
+            "borrowed_at": int(item["borrowTime"]) if item.get("borrowTime") else None,
+        })
+    return found
+
+
+def _in_window(row: LedgerRow, at_ms: int | None, slack_ms: int = 0) -> bool:
+    if at_ms is None:
+        return True
+    return (
+        row.submitted_at_ms - WINDOW_BEFORE_MS - slack_ms
+        <= at_ms
+        <= row.updated_at_ms + WINDOW_AFTER_MS + slack_ms
+    )
+
+
+def _decide_borrow(
+    row: LedgerRow, candidates: list[dict[str, Any]], claimed: set[str]
+) -> tuple[str, str | None, str]:
+    same_coins = [
+        c for c in candidates
+        if c["order_id"] not in claimed
+        and c["loan_currency"] == row.loan_currency
+        and c["collateral_currency"] == row.collateral_currency
+        and c["term"] == (row.term or "flexible")
+        and _in_window(row, c["borrowed_at"])
+    ]
+    if not same_coins:
+        return "not_executed", None, (
+            f"no unclaimed {row.loan_currency}/{row.collateral_currency} "
+            f"{row.term or 'flexible'} loan exists on the exchange"
+        )
+    matching = [
+        c for c in same_coins
+        if (row.loan_amount is None or c["loan_amount"] == row.loan_amount)
+        and (row.collateral_amount is None or c["collateral_amount"] == row.collateral_amount)
+    ]
+    if len(matching) == 1:
+        return "accepted", matching[0]["order_id"], "one unclaimed loan matches coins and amounts"
+    if not matching:
+        return "unknown", None, (
+            f"{len(same_coins)} unclaimed loan(s) with these coins, none with these amounts "
+            "(repaid or adjusted since?): check them by hand"
+        )
+    ids = ", ".join(c["order_id"] for c in matching)
+    return "unknown", None, f"several unclaimed loans match ({ids}): check them by hand"
+
+
+def _decide_history(
+    row: LedgerRow, items: list[dict[str, Any]], claimed: set[str]
+) -> tuple[str, str | None, str]:
+    if row.action == "repay":
+        id_key, time_key = "repayId", "repayTime"
+        matching = [
+            i for i in items
+            if Decimal(i["repayAmount"]) == row.loan_amount
+        ]
+    else:
+        id_key, time_key = "adjustId", "adjustTime"
+        wire = 0 if row.term == "add" else 1
+        matching = [
+            i for i in items
+            if Decimal(i["amount"]) == row.collateral_amount and int(i["direction"]) == wire
+        ]
+    matching = [
+        i for i in matching
+        if str(i[id_key]) not in claimed and _in_window(row, int(i[time_key]))
+    ]
+    if len(matching) == 1:
+        reason = f"one matching {row.action} on loan {row.ref_id}"
+        return "accepted", str(matching[0][id_key]), reason
+    if not matching:
+        return "not_executed", None, f"loan {row.ref_id} shows no such {row.action}"
+    return "unknown", None, f"{len(matching)} matching {row.action}s on loan {row.ref_id}"
+
+
+def reconcile(client: LoanClient, ledger: Ledger) -> Reconciliation:
+    """Decide the client's network's unknown (and stale pending) legacy rows."""
+    result = Reconciliation(client.network)
+    rows = [
+        r for r in ledger.rows()
+        if r.network == client.network
+        and (
+            r.status == "unknown"
+            or (r.status == "pending" and r.updated_at_ms < _now_ms() - STALE_PENDING_MS)
+        )
+    ]
+    if not rows:
+        return result
+    claimed = {r.order_id for r in ledger.rows(status="accepted") if r.order_id}
+    candidates: list[dict[str, Any]] | None = None
+    histories: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for row in rows:
+        try:
+            if row.api != "legacy":
+                decision = ("unknown", None, "rows of the new loan API are not reconciled yet")
+            elif row.action == "borrow":
+                if candidates is None:
+                    candidates = _loan_candidates(client)
+                decision = _decide_borrow(row, candidates, claimed)
+            elif row.action in ("repay", "adjust") and row.ref_id:
+                key = (row.action, row.ref_id)
+                if key not in histories:
+                    fetch = (
+                        client.repayment_history if row.action == "repay"
+                        else client.adjustment_history
+                    )
+                    histories[key] = fetch(orderId=row.ref_id)
+                decision = _decide_history(row, histories[key], claimed)
+            else:
+                decision = ("unknown", None, f"cannot reconcile action {row.action!r}")
+        except LoanWidgetsError as error:
+            decision = ("unknown", None, f"could not read the exchange: {error}")
+        status, order_id, reason = decision
+        if status != "unknown":
+            ledger.settle(
+                row.id,
+                status,
+                order_id=order_id,
+                ret_msg=f"reconciled: {reason}",
+                http_status=row.http_status,
+            )
+            if order_id:
+                claimed.add(order_id)
+        result.decisions.append(Decision(row.id, row.action, status, order_id, reason))
+    return result
+
+
+def _now_ms() -> int:
+    import time
+
+    return time.time_ns() // 1_000_000
