@@ -36,6 +36,7 @@ credential: the client is a plain attribute and only its masked key is shown.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import html
 import threading
@@ -210,12 +211,14 @@ class MarketData:
         prices = client.prices()
         loan_coins = {}
         for item in loan_items:
-            info = LoanCoinInfo.from_wire(item)
-            loan_coins[info.currency] = info
+            with contextlib.suppress(KeyError, TypeError, ValueError, ArithmeticError):
+                info = LoanCoinInfo.from_wire(item)  # a malformed row is left out
+                loan_coins[info.currency] = info
         collateral_coins = {}
         for item in collateral_items:
-            cinfo = CollateralCoinInfo.from_wire(item)
-            collateral_coins[cinfo.currency] = cinfo
+            with contextlib.suppress(KeyError, TypeError, ValueError, ArithmeticError):
+                cinfo = CollateralCoinInfo.from_wire(item)
+                collateral_coins[cinfo.currency] = cinfo
         if not loan_coins or not collateral_coins:
             raise LoanWidgetsError("the exchange listed no loan coins or no collateral coins")
         return cls(dict(loan_coins), dict(collateral_coins), dict(prices), time.time())
@@ -455,7 +458,7 @@ def _reported(method: _F) -> _F:
     def wrapper(self: BorrowWidget, *args: Any, **kwargs: Any) -> Any:
         try:
             return method(self, *args, **kwargs)
-        except Exception as error:  # noqa: BLE001 - ipywidgets would swallow it
+        except Exception as error:  # ipywidgets would swallow it
             self._crashed(method.__name__, error)
             return None
 
@@ -483,6 +486,7 @@ class TermPicker(widgets.HBox):
         self.buttons: dict[str, widgets.ToggleButton] = {
             term: widgets.ToggleButton(
                 value=term == "flexible",
+                button_style="info" if term == "flexible" else "",
                 description=_term_label(term),
                 tooltip=_term_label(term),
                 layout=widgets.Layout(width="84px"),
@@ -508,6 +512,7 @@ class TermPicker(widgets.HBox):
         try:
             for term, button in self.buttons.items():
                 button.value = term == change["new"]
+                button.button_style = "info" if button.value else ""
         finally:
             self._syncing = False
 
@@ -538,7 +543,10 @@ class TermPicker(widgets.HBox):
                 )
             else:
                 annual = _percent(rate * HOURS_PER_YEAR)
-                button.tooltip = f"{_term_label(term)}: {_plain(rate * _HUNDRED)} % per hour (≈ {annual} % a year)"
+                button.tooltip = (
+                    f"{_term_label(term)}: {_plain(rate * _HUNDRED)} % per hour "
+                    f"(≈ {annual} % a year)"
+                )
 
     @property
     def offered(self) -> tuple[str, ...]:
@@ -563,6 +571,10 @@ class BorrowWidget(widgets.VBox):
     Traits: ``status`` (``loading``, ``idle``, ``ready``, ``invalid: ...``,
     ``confirm: ...``, ``sending``, ``accepted: <id>``, ``rejected: <retCode> ...``,
     ``unknown: ...``, ``error: ...``) and ``last_order_id``.
+
+    Also: :meth:`prefill`, :meth:`refresh`, ``quote`` (the last :class:`Quote`),
+    ``sending``, ``ignored_clicks``, ``client``, ``network``, and the tunables
+    ``cache_ttl``, ``rearm_after`` and ``confirm_window`` (seconds).
     """
 
     status = Unicode("loading", help="What the widget is doing or what the last order did")
@@ -606,26 +618,30 @@ class BorrowWidget(widgets.VBox):
             description="Refresh",
             icon="refresh",
             tooltip="Reload coin data and prices from the exchange",
-            layout=widgets.Layout(width="96px"),
+            layout=widgets.Layout(width="96px", flex="0 0 auto"),
         )
         self.loan_amount = widgets.Text(
             description="Borrow",
             placeholder="amount to borrow",
             style=desc,
-            layout=widgets.Layout(width="300px"),
+            layout=widgets.Layout(width="300px", flex="0 0 auto"),
         )
         self.loan_coin = widgets.Dropdown(
-            options=[], layout=widgets.Layout(width="96px"), tooltip="Coin to borrow"
+            options=[],
+            layout=widgets.Layout(width="96px", flex="0 0 auto"),
+            tooltip="Coin to borrow",
         )
         self.loan_hint = widgets.HTML(layout=widgets.Layout(flex="1 1 auto"))
         self.collateral_amount = widgets.Text(
             description="Collateral",
             placeholder="or collateral to pledge",
             style=desc,
-            layout=widgets.Layout(width="300px"),
+            layout=widgets.Layout(width="300px", flex="0 0 auto"),
         )
         self.collateral_coin = widgets.Dropdown(
-            options=[], layout=widgets.Layout(width="96px"), tooltip="Coin to pledge"
+            options=[],
+            layout=widgets.Layout(width="96px", flex="0 0 auto"),
+            tooltip="Coin to pledge",
         )
         self.collateral_hint = widgets.HTML(layout=widgets.Layout(flex="1 1 auto"))
         self.term = TermPicker()
@@ -634,22 +650,25 @@ class BorrowWidget(widgets.VBox):
             description="Borrow",
             button_style="primary",
             disabled=True,
-            layout=widgets.Layout(width="auto", min_width="180px"),
+            layout=widgets.Layout(width="auto", min_width="180px", flex="0 0 auto"),
         )
         self.confirm_button = widgets.Button(
             description="Confirm",
             button_style="danger",
             icon="exclamation-triangle",
-            layout=widgets.Layout(width="auto", display="none"),
+            layout=widgets.Layout(width="auto", display="none", flex="0 0 auto"),
         )
         self.cancel_button = widgets.Button(
-            description="Cancel", layout=widgets.Layout(width="80px", display="none")
+            description="Cancel",
+            layout=widgets.Layout(width="80px", display="none", flex="0 0 auto"),
         )
-        self.status_html = widgets.HTML(layout=widgets.Layout(flex="1 1 auto"))
+        self.status_html = widgets.HTML(
+            layout=widgets.Layout(flex="1 1 240px", min_width="240px", margin="0 0 0 8px")
+        )
         self.notice = widgets.HTML(layout=widgets.Layout(flex="1 1 auto"))
         self.retry_button = widgets.Button(
             description="Retry", icon="refresh", button_style="warning",
-            layout=widgets.Layout(width="96px"),
+            layout=widgets.Layout(width="96px", flex="0 0 auto"),
         )
         self.orders_html = widgets.HTML()
         self.output = widgets.Output(
@@ -694,7 +713,9 @@ class BorrowWidget(widgets.VBox):
             self.preview,
             widgets.HBox(
                 [self.borrow_button, self.confirm_button, self.cancel_button, self.status_html],
-                layout=widgets.Layout(align_items="center", width="100%", margin="6px 0"),
+                layout=widgets.Layout(
+                    align_items="center", width="100%", margin="6px 0", flex_flow="row wrap"
+                ),
             ),
             self.orders_html,
             self.output,
@@ -760,12 +781,12 @@ class BorrowWidget(widgets.VBox):
         self.status = "loading"
         try:
             market = MarketData.fetch(self._client)
-        except Exception as error:  # noqa: BLE001 - shown in the widget, not raised
+        except Exception as error:  # shown in the widget, not raised
             message = " ".join(str(error).split()) or type(error).__name__
             if self._market is None:
                 self._show_notice(
-                    f"<b>Could not load the coin list and prices</b> from the exchange: "
-                    f"{html.escape(message)}",
+                    "<div style='line-height:1.35'><b>Could not load the coin list and "
+                    f"prices</b> from the exchange: {html.escape(message)}</div>",
                     retry=True,
                 )
                 self.status = f"error: could not load coin data: {message}"
@@ -773,8 +794,9 @@ class BorrowWidget(widgets.VBox):
                 self._render()
                 return False
             self._show_notice(
-                f"Prices could not be refreshed ({html.escape(message)}); showing data from "
-                f"{_clock(self._market.fetched_at)}.",
+                "<div style='line-height:1.35'>Prices could not be refreshed "
+                f"({html.escape(message)}); showing data from "
+                f"{_clock(self._market.fetched_at)} UTC.</div>",
                 retry=True,
             )
             self._log(f"could not refresh prices: {message}")
@@ -783,6 +805,8 @@ class BorrowWidget(widgets.VBox):
             return False
         first_load = self._market is None
         self._market = market
+        if first_load:
+            self._set_inputs_disabled(False)
         self._show_notice("", retry=False)
         with self._quietly():
             if first_load or set(self.loan_coin.options) != set(market.loan_coins):
@@ -858,10 +882,9 @@ class BorrowWidget(widgets.VBox):
     def _on_pair(self, change: Any) -> None:
         if self._quiet:
             return
-        if self._market is not None and self._market.age() > self.cache_ttl:
-            if not self._load():
-                return
-            return  # _load re-rendered the form with fresh data
+        stale = self._market is not None and self._market.age() > self.cache_ttl
+        if stale and self._load():
+            return  # fresh coin data, prices and limits; the form is re-rendered
         self._fetch_limits()
         self._after_change()
 
@@ -909,6 +932,8 @@ class BorrowWidget(widgets.VBox):
         coll = market.collateral_coins.get(coll_code or "") if market else None
         if loan is not None:
             self.term.set_offered(loan.rates, loan.currency)
+        elif market is None:
+            self._set_inputs_disabled(True)
         self._render_fields(q, loan, coll)
         self.preview.value = self._preview_html(q, loan, coll)
         self._update_button()
@@ -935,13 +960,13 @@ class BorrowWidget(widgets.VBox):
             bounds += f" · max {_grouped(loan.max_amount)}"
         if limits is not None and limits.max_loan is not None:
             bounds += f" · account max {_grouped(limits.max_loan)}"
-        loan_info = f"{bounds} {loan.currency} · ≤ {loan.accuracy} dp"
+        loan_info = f"{bounds} {loan.currency} · {loan.accuracy} decimals"
         if q.loan_problem:
             self.loan_hint.value = _bad(q.loan_problem)
         elif q.driver == "collateral" and q.loan_amount is not None:
             self.loan_hint.value = _estimate(
                 f"the most this collateral supports at {_percent(coll.initial_ltv, '1')} % LTV, "
-                f"rounded down to {loan.accuracy} dp"
+                f"rounded down to {loan.accuracy} decimals"
             )
         else:
             self.loan_hint.value = _muted(loan_info)
@@ -951,10 +976,10 @@ class BorrowWidget(widgets.VBox):
         elif q.driver == "loan" and q.collateral_amount is not None:
             self.collateral_hint.value = _estimate(
                 f"needed at initial LTV {_percent(coll.initial_ltv, '1')} %, "
-                f"rounded up to {coll.accuracy} dp"
+                f"rounded up to {coll.accuracy} decimals"
             )
         else:
-            info = f"≤ {coll.accuracy} dp"
+            info = f"{coll.accuracy} decimals"
             if limits is not None and limits.max_collateral is not None:
                 available = _trim(limits.max_collateral.quantize(coll.step, ROUND_DOWN))
                 info = f"up to {_grouped(available)} {coll.currency} available · {info}"
@@ -973,14 +998,13 @@ class BorrowWidget(widgets.VBox):
         coll_price = market.prices.get(coll.currency)
         if q.collateral_amount is not None:
             value = (
-                f" (≈ {_grouped(_money(q.collateral_amount * coll_price))} USDT)"
+                f" (≈ {_money(q.collateral_amount * coll_price)} USDT)"
                 if coll_price is not None
                 else ""
             )
             verb = "≈ " if q.driver == "loan" else ""
-            rows.append(
-                ("Collateral locked", f"<b>{verb}{_grouped(q.collateral_amount)} {coll.currency}</b>{value}")
-            )
+            locked = f"<b>{verb}{_grouped(q.collateral_amount)} {coll.currency}</b>{value}"
+            rows.append(("Collateral locked", locked))
         if q.loan_amount is not None:
             verb = "≈ " if q.driver == "collateral" else ""
             rows.append(("You receive", f"<b>{verb}{_grouped(q.loan_amount)} {loan.currency}</b>"))
@@ -993,12 +1017,15 @@ class BorrowWidget(widgets.VBox):
             colour = "#2e7d32"
             if coll.margin_call_ltv is not None and q.ltv >= coll.margin_call_ltv:
                 colour = "#c62828"
-            ltv_text = f"<b style='color:{colour}'>{_percent(q.ltv)} %</b>"
+            ltv = (q.ltv * _HUNDRED).quantize(_CENT, rounding=ROUND_HALF_UP)
+            ltv_text = f"<b style='color:{colour}'>{ltv} %</b>"
             if q.liquidation_price is not None and coll_price:
-                drop = (1 - q.liquidation_price / coll_price) * _HUNDRED
+                drop = _plain(((1 - q.liquidation_price / coll_price) * _HUNDRED).quantize(
+                    Decimal("0.1")
+                ))
                 thresholds.append(
-                    f"liquidated if {coll.currency} falls {_plain(drop.quantize(Decimal('0.1')))} % "
-                    f"to {_grouped(_money(q.liquidation_price))} USDT"
+                    f"liquidated if {coll.currency} falls {drop} % "
+                    f"to {_money(q.liquidation_price)} USDT"
                 )
         else:
             ltv_text = f"{_percent(coll.initial_ltv)} % at start (initial LTV)"
@@ -1026,7 +1053,7 @@ class BorrowWidget(widgets.VBox):
         age_text = f"as of {_clock(market.fetched_at)} UTC ({_age(age)} ago)"
         if stale:
             age_text = f"<span style='color:#ef6c00'>{age_text}: stale, press Refresh</span>"
-        rows.append(("Price used", " · ".join(price_parts + [age_text])))
+        rows.append(("Price used", " · ".join([*price_parts, age_text])))
         notes = list(q.warnings) + ([self._limits_note] if self._limits_note else [])
         if notes:
             rows.append(("Note", _muted("; ".join(notes))))
@@ -1077,12 +1104,13 @@ class BorrowWidget(widgets.VBox):
         elif q.problems:
             self._set_status(f"invalid: {q.problems[0]}", q.problems[0], colour="#c62828")
         else:
-            self._set_status("ready", f"Ready: {q.request.describe() if q.request else ''}")
+            assert q.request is not None
+            self._set_status("ready", f"Ready: {self._describe(q.request)}")
 
     def _set_status(self, status: str, text: str, colour: str = "#57606a", extra: str = "") -> None:
         self.status = status
         self.status_html.value = (
-            f"<span style='color:{colour}'>{html.escape(text)}</span>{extra}"
+            f"<div style='color:{colour};line-height:1.35'>{html.escape(text)}{extra}</div>"
         )
 
     # -- sending -------------------------------------------------------------------------
@@ -1099,7 +1127,9 @@ class BorrowWidget(widgets.VBox):
             return
         try:
             if self._sending or self._armed is not None:
-                self._ignored("an order is being sent" if self._sending else "confirm or cancel first")
+                self._ignored(
+                    "an order is being sent" if self._sending else "confirm or cancel first"
+                )
                 return
             since = time.monotonic() - self._answered_at
             if since < self.rearm_after:
@@ -1169,13 +1199,33 @@ class BorrowWidget(widgets.VBox):
             return None
         return q.request
 
+    def _describe(self, request: BorrowRequest) -> str:
+        """``550 USDT against ≈ 0.01057693 BTC, 30 days``: the request with its estimate."""
+        q = self.quote
+        if request.loan_amount is not None:
+            loan = f"{_grouped(request.loan_amount)} {request.loan_currency}"
+        elif q.loan_amount is not None:
+            loan = f"≈ {_grouped(q.loan_amount)} {request.loan_currency}"
+        else:
+            loan = request.loan_currency
+        if request.collateral_amount is not None:
+            coll = f"{_grouped(request.collateral_amount)} {request.collateral_currency}"
+        elif q.collateral_amount is not None:
+            coll = f"≈ {_grouped(q.collateral_amount)} {request.collateral_currency}"
+        else:
+            coll = request.collateral_currency
+        term = "flexible" if request.term == "flexible" else f"{request.term} days"
+        return f"{loan} against {coll}, {term}"
+
     def _arm(self, request: BorrowRequest) -> None:
         self._armed = (request, time.monotonic())
-        text = f"borrow {request.describe()} on MAINNET with real funds?"
+        text = f"borrow {self._describe(request)}, on MAINNET with real funds?"
         self._show_confirm(request)
         self._update_button()
         self._set_status(
-            f"confirm: {text}", f"Confirm: {text}", colour="#c62828"
+            f"confirm: {text}",
+            f"Confirm: {text} Press Confirm to send it once, or Cancel.",
+            colour="#c62828",
         )
 
     def _disarm(self) -> None:
@@ -1192,8 +1242,10 @@ class BorrowWidget(widgets.VBox):
             what = f"{_grouped(request.loan_amount)} {request.loan_currency}"
         else:
             assert request.collateral_amount is not None
+            estimate = self.quote.loan_amount
             what = (
-                f"{request.loan_currency} against "
+                (f"≈ {_grouped(estimate)} " if estimate is not None else "")
+                + f"{request.loan_currency} against "
                 f"{_grouped(request.collateral_amount)} {request.collateral_currency}"
             )
         self.confirm_button.description = f"Confirm: borrow {what} on MAINNET"
@@ -1205,13 +1257,14 @@ class BorrowWidget(widgets.VBox):
         """Send once, synchronously; the outcome lands in the traits, the status and the log."""
         self._sending = True
         self._set_inputs_disabled(True)
+        self.refresh_button.disabled = True
         self.borrow_button.disabled = True
         self.borrow_button.description = "Sending…"
         self.borrow_button.icon = "spinner spin"
         timeout = self._client.settings.timeout
         self._set_status(
             "sending",
-            f"Sending {request.describe()} to {self.network}… (up to {timeout:g} s)",
+            f"Sending {self._describe(request)} to {self.network}… (up to {timeout:g} s)",
             colour="#1565c0",
         )
         try:
@@ -1227,7 +1280,7 @@ class BorrowWidget(widgets.VBox):
             message = " ".join(str(error).split())
             self._set_status(f"error: {message}", message, colour="#c62828")
             self._log(f"{request.describe()}: error: {message}")
-        except Exception as error:  # noqa: BLE001 - shown, with its traceback, in the widget
+        except Exception as error:  # shown, with its traceback, in the widget
             self._crashed("borrow", error)
         else:
             self._accepted(result)
@@ -1236,6 +1289,7 @@ class BorrowWidget(widgets.VBox):
             self._answered_at = time.monotonic()
             self.borrow_button.icon = ""
             self._set_inputs_disabled(False)
+            self.refresh_button.disabled = False
             self._refresh_orders()
             self._render()
 
@@ -1246,7 +1300,9 @@ class BorrowWidget(widgets.VBox):
             f"({result.latency_ms:.0f} ms)"
         )
         self._set_status(f"accepted: {result.order_id}", text, colour="#2e7d32")
-        self._log(f"accepted: order {result.order_id}: {result.request.describe()} on {result.network}")
+        self._log(
+            f"accepted: order {result.order_id}: {result.request.describe()} on {result.network}"
+        )
 
     def _rejected(self, request: BorrowRequest, error: ExchangeError) -> None:
         hint = f" ({error.hint})" if error.hint else ""
@@ -1255,29 +1311,25 @@ class BorrowWidget(widgets.VBox):
             f"Rejected by the exchange: retCode {error.ret_code}: {error.ret_msg}{hint}",
             colour="#c62828",
         )
-        self._log(f"rejected: {request.describe()}: retCode {error.ret_code}: {error.ret_msg}{hint}")
+        self._log(
+            f"rejected: {request.describe()}: retCode {error.ret_code}: {error.ret_msg}{hint}"
+        )
 
     def _unknown(self, request: BorrowRequest, error: OutcomeUnknown) -> None:
         message = " ".join(str(error).split())
         self._hold = (
-            "the last order's outcome is unknown: check open loans "
-            "(LoanClient().ongoing_orders()) before sending again; change the form to re-enable"
+            "the last order's outcome is unknown: check the exchange's open loans before "
+            "sending again; change the form to re-enable Borrow"
         )
         self._set_status(
             f"unknown: {message}",
-            f"Outcome unknown: {message}",
+            f"Outcome unknown: {message}. Borrow is locked until you change the form.",
             colour="#ef6c00",
         )
         self._log(f"UNKNOWN outcome: {request.describe()}: {message}")
 
     def _set_inputs_disabled(self, disabled: bool) -> None:
-        for w in (
-            self.loan_amount,
-            self.collateral_amount,
-            self.loan_coin,
-            self.collateral_coin,
-            self.refresh_button,
-        ):
+        for w in (self.loan_amount, self.collateral_amount, self.loan_coin, self.collateral_coin):
             w.disabled = disabled
         if disabled:
             for button in self.term.buttons.values():
@@ -1345,7 +1397,7 @@ class BorrowWidget(widgets.VBox):
     def _refresh_orders(self) -> None:
         try:
             rows = self._client.ledger.rows(limit=ORDERS_SHOWN)
-        except Exception as error:  # noqa: BLE001 - the form works without the table
+        except Exception as error:  # the form works without the table
             self.orders_html.value = _muted(f"ledger unavailable: {html.escape(str(error))}")
             return
         self.orders_html.value = _orders_table(rows)
@@ -1361,8 +1413,9 @@ def _pick(options: list[str], current: str | None, default: str) -> str | None:
     return options[0] if options else None
 
 
-def _money(value: Decimal) -> Decimal:
-    return value.quantize(_CENT, rounding=ROUND_HALF_UP)
+def _money(value: Decimal) -> str:
+    """USDT value with two decimals and thousands separators."""
+    return format(value.quantize(_CENT, rounding=ROUND_HALF_UP), ",f")
 
 
 def _clock(epoch: float) -> str:
@@ -1377,18 +1430,23 @@ def _age(seconds: float) -> str:
 
 
 def _muted(text: str) -> str:
-    return f"<span style='color:#57606a;font-size:12px'>{html.escape(text)}</span>"
+    return (
+        f"<div style='color:#57606a;font-size:12px;line-height:1.35'>{html.escape(text)}</div>"
+    )
 
 
 def _bad(text: str) -> str:
-    return f"<span style='color:#c62828;font-size:12px'>⚠ {html.escape(text)}</span>"
+    return (
+        "<div style='color:#c62828;font-size:12px;line-height:1.35'>"
+        f"⚠ {html.escape(text)}</div>"
+    )
 
 
 def _estimate(text: str) -> str:
     return (
-        "<span style='font-size:12px'><span style='background:#fff3cd;color:#7a5d00;"
-        "border-radius:3px;padding:0 4px'>≈ estimate</span> "
-        f"<span style='color:#57606a'>{html.escape(text)}</span></span>"
+        "<div style='font-size:12px;line-height:1.35'><span style='background:#fff3cd;"
+        "color:#7a5d00;border-radius:3px;padding:0 4px'>≈ estimate</span> "
+        f"<span style='color:#57606a'>{html.escape(text)}</span></div>"
     )
 
 
@@ -1432,7 +1490,7 @@ def _orders_table(rows: list[LedgerRow]) -> str:
             + "</tr>"
         )
     return (
-        "<div style='font-size:12px;margin-top:4px'><b>Recent orders</b> "
+        "<div style='font-size:12px;line-height:1.5;margin-top:4px'><b>Recent orders</b> "
         "<span style='color:#57606a'>(ledger, newest first)</span>"
         f"<table class='lw-orders-table' style='border-collapse:collapse;margin-top:2px'>"
         f"<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table></div>"

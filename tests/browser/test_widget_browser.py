@@ -10,10 +10,11 @@ import re
 from pathlib import Path
 
 import pytest
-from jupyter_harness import JupyterServer, make_notebook, open_notebook, run_all_cells
 from playwright.sync_api import Page, expect
 
-from loan_widgets.ledger import Ledger
+from loan_widgets.ledger import Ledger, LedgerRow
+
+from .jupyter_harness import JupyterServer, make_notebook, open_notebook, run_all_cells
 
 pytestmark = pytest.mark.browser
 
@@ -27,8 +28,11 @@ WIDGET_NOTEBOOK = make_notebook(
 ORDER_ID = re.compile(r"order (\d{19})")
 
 
-def _borrow_in_page(page: Page, screenshot: Path | None = None) -> str:
-    """Type 550 USDT, check the estimate, pick 30 days, click Borrow; return the order id."""
+def _borrow_in_page(page: Page, screenshot: Path | None = None, double: bool = False) -> str:
+    """Type 550 USDT, check the estimate, pick 30 days, click Borrow; return the order id.
+
+    ``double`` double-clicks Borrow instead: the second click must not send a second order.
+    """
     widget = page.locator(".lw-borrow-widget")
     expect(widget).to_be_visible(timeout=60_000)
     expect(widget.locator(".lw-badge")).to_contain_text("SANDBOX")
@@ -49,20 +53,24 @@ def _borrow_in_page(page: Page, screenshot: Path | None = None) -> str:
     button = widget.locator("button.lw-borrow")
     expect(button).to_be_enabled()
     expect(button).to_contain_text("Borrow 550 USDT")
-    if screenshot is not None:
-        screenshot.parent.mkdir(parents=True, exist_ok=True)
-        widget.screenshot(path=str(screenshot))
-    button.click()
+    if double:
+        button.dblclick()
+    else:
+        button.click()
     status = widget.locator(".lw-status")
     expect(status).to_contain_text(ORDER_ID, timeout=30_000)
     match = ORDER_ID.search(status.inner_text())
     assert match is not None
     order_id = match.group(1)
     expect(widget.locator(".lw-orders")).to_contain_text(order_id)
+    if screenshot is not None:  # the filled form, its preview and the accepted order
+        screenshot.parent.mkdir(parents=True, exist_ok=True)
+        widget.screenshot(path=str(screenshot))
     return order_id
 
 
-def _ledger_row(path: Path, order_id: str) -> None:
+def _ledger_row(path: Path, order_id: str) -> LedgerRow:
+    """The ledger's row for ``order_id``: a 30-day 550 USDT loan against BTC from the widget."""
     rows = [r for r in Ledger(path).rows() if r.order_id == order_id]
     assert len(rows) == 1
     row = rows[0]
@@ -77,6 +85,7 @@ def _ledger_row(path: Path, order_id: str) -> None:
         "550",
         "BTC",
     )
+    return row
 
 
 class TestBorrowWidgetInBrowser:
@@ -89,7 +98,6 @@ class TestBorrowWidgetInBrowser:
         run_all_cells(page)
         order_id = _borrow_in_page(page, screenshot=SCREENSHOT)
         _ledger_row(jupyter_server.ledger_path, order_id)
-        # the screenshot taken before the click is a real PNG of the widget
         assert SCREENSHOT.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
     def test_borrow_in_voila(self, voila_server, page: Page) -> None:
@@ -98,3 +106,13 @@ class TestBorrowWidgetInBrowser:
         page.goto(server.url, timeout=60_000)
         order_id = _borrow_in_page(page)
         _ledger_row(server.ledger_path, order_id)
+
+    def test_double_click_borrows_once(self, voila_server, page: Page) -> None:
+        """A real double click on Borrow (second click queued in the kernel) sends one order."""
+        server = voila_server(WIDGET_NOTEBOOK, "borrow-widget.ipynb")
+        page.goto(server.url, timeout=60_000)
+        order_id = _borrow_in_page(page, double=True)
+        page.wait_for_timeout(1_500)  # time for a second order to show up, if one were sent
+        _ledger_row(server.ledger_path, order_id)
+        assert len(Ledger(server.ledger_path).rows()) == 1
+        expect(page.locator(".lw-borrow-widget .widget-output")).to_contain_text("ignored a click")
