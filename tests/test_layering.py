@@ -16,6 +16,9 @@ CORE = [
     "loan_widgets.transport",
     "loan_widgets.client",
     "loan_widgets.ledger",
+    "loan_widgets.frames",
+    "loan_widgets.quote",
+    "loan_widgets.reconcile",
     "loan_widgets.sandbox",
 ]
 

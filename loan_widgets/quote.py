@@ -1,0 +1,398 @@
+"""Loan quotes: what a borrow will lock, cost and risk, from cached coin data.
+
+Pure ``Decimal`` arithmetic on data fetched once (``loanable-data``,
+``collateral-data``, prices, the account's limits), so the widget can
+recompute a quote on every keystroke without touching the network:
+
+* a loan amount gives the collateral it needs at the collateral coin's
+  ``initialLTV`` and the current price, rounded **up** to ``collateralAccuracy``;
+* a collateral amount gives the largest loan it supports, rounded **down**
+  to the loan coin's ``borrowingAccuracy``;
+* both are checked against the coin's and the account's bounds and precision,
+  and priced: resulting LTV against margin-call and liquidation LTV, hourly and
+  annualised rate for the term (annualised = hourly x 24 x 365), interest.
+
+UI-free: no IPython, no ipywidgets.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import ROUND_DOWN, ROUND_UP, Decimal
+from typing import TYPE_CHECKING, Any
+
+from .errors import LoanWidgetsError, ValidationError
+from .orders import TERMS, BorrowRequest, parse_amount
+
+if TYPE_CHECKING:
+    from .client import LoanClient
+
+__all__ = [
+    "HOURS_PER_YEAR",
+    "CollateralCoinInfo",
+    "Limits",
+    "LoanCoinInfo",
+    "MarketData",
+    "Quote",
+    "quote",
+]
+
+HOURS_PER_YEAR = 24 * 365
+
+_ONE = Decimal(1)
+_HUNDRED = Decimal(100)
+_CENT = Decimal("0.01")
+
+
+# --------------------------------------------------------------------------- market data
+
+
+def _dec(value: Any) -> Decimal | None:
+    """A Decimal from a wire value; ``None`` for ``""``/missing."""
+    if value is None or value == "":
+        return None
+    return Decimal(str(value))
+
+
+def _step(places: int) -> Decimal:
+    return _ONE.scaleb(-places)
+
+
+@dataclass(frozen=True)
+class LoanCoinInfo:
+    """A borrowable coin as ``loanable-data`` describes it (``None`` rate: term not offered)."""
+
+    currency: str
+    accuracy: int
+    min_amount: Decimal
+    max_amount: Decimal | None
+    rates: Mapping[str, Decimal | None]  # "flexible", "7" ... "180" -> hourly rate
+    step: Decimal = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "step", _step(self.accuracy))
+
+    @classmethod
+    def from_wire(cls, item: Mapping[str, Any]) -> LoanCoinInfo:
+        """Parse one ``loanable-data`` list item."""
+        rates = {"flexible": _dec(item.get("flexibleHourlyInterestRate"))}
+        for term in TERMS[1:]:
+            rates[term] = _dec(item.get(f"hourlyInterestRate{term}D"))
+        return cls(
+            currency=str(item["currency"]),
+            accuracy=int(item.get("borrowingAccuracy", 8)),
+            min_amount=_dec(item.get("minBorrowingAmount")) or Decimal(0),
+            max_amount=_dec(item.get("maxBorrowingAmount")),
+            rates=rates,
+        )
+
+
+@dataclass(frozen=True)
+class CollateralCoinInfo:
+    """A collateral coin as ``collateral-data`` describes it."""
+
+    currency: str
+    accuracy: int
+    initial_ltv: Decimal
+    margin_call_ltv: Decimal | None
+    liquidation_ltv: Decimal | None
+    max_limit: Decimal | None
+    step: Decimal = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "step", _step(self.accuracy))
+
+    @classmethod
+    def from_wire(cls, item: Mapping[str, Any]) -> CollateralCoinInfo:
+        """Parse one ``collateral-data`` list item."""
+        initial = _dec(item.get("initialLTV"))
+        if initial is None or initial <= 0:
+            raise ValueError(f"collateral {item.get('currency')!r} has no initialLTV")
+        return cls(
+            currency=str(item["currency"]),
+            accuracy=int(item.get("collateralAccuracy", 8)),
+            initial_ltv=initial,
+            margin_call_ltv=_dec(item.get("marginCallLTV")),
+            liquidation_ltv=_dec(item.get("liquidationLTV")),
+            max_limit=_dec(item.get("maxLimit")),
+        )
+
+
+@dataclass(frozen=True)
+class Limits:
+    """This account's limits for one coin pair (``borrowable-collateralisable-number``)."""
+
+    min_loan: Decimal | None
+    max_loan: Decimal | None
+    min_collateral: Decimal | None
+    max_collateral: Decimal | None
+    fetched_at: float
+
+    @classmethod
+    def from_wire(cls, result: Mapping[str, Any], fetched_at: float) -> Limits:
+        """Parse the endpoint's ``result``."""
+        return cls(
+            min_loan=_dec(result.get("minLoanAmount")),
+            max_loan=_dec(result.get("maxLoanAmount")),
+            min_collateral=_dec(result.get("minCollateralAmount")),
+            max_collateral=_dec(result.get("maxCollateralAmount")),
+            fetched_at=fetched_at,
+        )
+
+
+@dataclass(frozen=True)
+class MarketData:
+    """Coin tables and spot prices (USDT), fetched together at ``fetched_at`` (epoch s)."""
+
+    loan_coins: Mapping[str, LoanCoinInfo]
+    collateral_coins: Mapping[str, CollateralCoinInfo]
+    prices: Mapping[str, Decimal]
+    fetched_at: float
+
+    @classmethod
+    def fetch(cls, client: LoanClient) -> MarketData:
+        """Three public GETs: loanable coins, collateral coins, spot prices."""
+        loan_items = client.loanable_data()
+        collateral_items = client.collateral_data()
+        prices = client.prices()
+        loan_coins = {}
+        for item in loan_items:
+            with contextlib.suppress(KeyError, TypeError, ValueError, ArithmeticError):
+                info = LoanCoinInfo.from_wire(item)  # a malformed row is left out
+                loan_coins[info.currency] = info
+        collateral_coins = {}
+        for item in collateral_items:
+            with contextlib.suppress(KeyError, TypeError, ValueError, ArithmeticError):
+                cinfo = CollateralCoinInfo.from_wire(item)
+                collateral_coins[cinfo.currency] = cinfo
+        if not loan_coins or not collateral_coins:
+            raise LoanWidgetsError("the exchange listed no loan coins or no collateral coins")
+        return cls(dict(loan_coins), dict(collateral_coins), dict(prices), time.time())
+
+    def age(self, now: float | None = None) -> float:
+        """Seconds since the data was fetched."""
+        return (time.time() if now is None else now) - self.fetched_at
+
+
+# --------------------------------------------------------------------------- the quote
+
+
+@dataclass(frozen=True)
+class Quote:
+    """What the form would send and what it would cost, computed without the network.
+
+    ``driver`` is the field typed last (``"loan"``, ``"collateral"`` or ``None``);
+    the other amount is an estimate. ``problems`` lists every reason the form
+    cannot be sent, first the most important; ``request`` is set only when
+    there is none.
+    """
+
+    driver: str | None
+    loan_amount: Decimal | None = None
+    collateral_amount: Decimal | None = None
+    loan_problem: str = ""
+    collateral_problem: str = ""
+    problems: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+    request: BorrowRequest | None = None
+    ltv: Decimal | None = None
+    hourly_rate: Decimal | None = None
+    interest: Decimal | None = None
+    liquidation_price: Decimal | None = None
+
+    @property
+    def valid(self) -> bool:
+        """True when the form can be sent."""
+        return self.request is not None
+
+    @property
+    def annual_rate(self) -> Decimal | None:
+        """Hourly rate × 24 × 365 (simple, not compounded)."""
+        return None if self.hourly_rate is None else self.hourly_rate * HOURS_PER_YEAR
+
+
+def _plain(value: Decimal) -> str:
+    """Plain digits, no exponent, no trailing fractional zeros."""
+    text = format(value, "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text or "0"
+
+
+def _grouped(value: Decimal) -> str:
+    """Thousands separators, no exponent, no trailing fractional zeros."""
+    text = format(value, ",f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text
+
+
+def _places(value: Decimal) -> int:
+    exponent = value.normalize().as_tuple().exponent
+    return -exponent if isinstance(exponent, int) and exponent < 0 else 0
+
+
+def _trim(value: Decimal) -> Decimal:
+    """Drop trailing fractional zeros (``1.500`` → ``1.5``) without going to an exponent."""
+    if _places(value) == 0:
+        return value.quantize(_ONE)
+    return value.normalize()
+
+
+def _amount(text: str, what: str) -> tuple[Decimal | None, str]:
+    try:
+        return _trim(parse_amount(text, what)), ""
+    except ValidationError as error:
+        return None, str(error)
+
+
+def quote(
+    market: MarketData | None,
+    loan_coin: str | None,
+    collateral_coin: str | None,
+    term: str,
+    loan_text: str,
+    collateral_text: str,
+    driver: str | None,
+    limits: Limits | None = None,
+) -> Quote:
+    """The linked-amount arithmetic: pure ``Decimal`` work on cached data.
+
+    Typing a loan amount estimates the collateral it needs at the collateral
+    coin's ``initialLTV`` and the current prices, rounded up to
+    ``collateralAccuracy``; typing a collateral amount estimates the largest
+    loan it supports, rounded down to ``borrowingAccuracy``. Bounds (coin
+    min/max, ``maxLimit``, the account's limits) and precision are checked.
+    """
+    if market is None:
+        return Quote(driver, problems=("coin data is not loaded",))
+    loan = market.loan_coins.get(loan_coin or "")
+    coll = market.collateral_coins.get(collateral_coin or "")
+    if loan is None or coll is None:
+        missing = loan_coin if loan is None else collateral_coin
+        return Quote(driver, problems=(f"{missing or 'no coin'} is not offered here",))
+    problems: list[str] = []
+    warnings: list[str] = []
+    if loan.currency == coll.currency:
+        problems.append(f"loan and collateral are both {loan.currency}: pledge another coin")
+    rate = loan.rates.get(term)
+    if rate is None:
+        problems.append(
+            f"{loan.currency} cannot be borrowed flexibly: pick a fixed term"
+            if term == "flexible"
+            else f"{loan.currency} offers no {term}-day term: pick another"
+        )
+    loan_price = market.prices.get(loan.currency)
+    coll_price = market.prices.get(coll.currency)
+    priced = bool(loan_price and coll_price)
+    if not priced:
+        unpriced = loan.currency if not loan_price else coll.currency
+        warnings.append(f"no USDT price for {unpriced}: amounts cannot be estimated")
+
+    loan_amount = collateral_amount = None
+    loan_problem = collateral_problem = ""
+    if driver == "loan":
+        loan_amount, loan_problem = _amount(loan_text, "loan amount")
+        if loan_amount is not None and _places(loan_amount) > loan.accuracy:
+            loan_problem = f"{loan.currency} allows at most {loan.accuracy} decimal places"
+        if loan_amount is not None and priced:
+            assert loan_price is not None and coll_price is not None
+            need = loan_amount * loan_price / (coll.initial_ltv * coll_price)
+            collateral_amount = need.quantize(coll.step, rounding=ROUND_UP)
+    elif driver == "collateral":
+        collateral_amount, collateral_problem = _amount(collateral_text, "collateral amount")
+        if collateral_amount is not None and _places(collateral_amount) > coll.accuracy:
+            collateral_problem = (
+                f"{coll.currency} allows at most {coll.accuracy} decimal places"
+            )
+        if collateral_amount is not None and priced:
+            assert loan_price is not None and coll_price is not None
+            supports = collateral_amount * coll_price * coll.initial_ltv / loan_price
+            loan_amount = supports.quantize(loan.step, rounding=ROUND_DOWN)
+
+    estimate = "≈ " if driver == "collateral" else ""
+    if loan_amount is not None and not loan_problem:
+        shown = f"{estimate}{_grouped(loan_amount)} {loan.currency}"
+        if loan_amount < loan.min_amount:
+            loan_problem = f"{shown} is below the minimum loan of {_grouped(loan.min_amount)}"
+        elif loan.max_amount is not None and loan_amount > loan.max_amount:
+            loan_problem = f"{shown} is above the maximum loan of {_grouped(loan.max_amount)}"
+        elif limits is not None and limits.max_loan is not None and loan_amount > limits.max_loan:
+            loan_problem = (
+                f"{shown} is more than this account can borrow now "
+                f"({_grouped(limits.max_loan)} {loan.currency})"
+            )
+        elif limits is not None and limits.min_loan is not None and loan_amount < limits.min_loan:
+            loan_problem = (
+                f"{shown} is below this account's minimum ({_grouped(limits.min_loan)})"
+            )
+    estimate = "≈ " if driver == "loan" else ""
+    if collateral_amount is not None and not collateral_problem:
+        shown = f"{estimate}{_grouped(collateral_amount)} {coll.currency}"
+        if coll.max_limit is not None and collateral_amount > coll.max_limit:
+            collateral_problem = (
+                f"{shown} is above the collateral limit of {_grouped(coll.max_limit)}"
+            )
+        elif (
+            limits is not None
+            and limits.max_collateral is not None
+            and collateral_amount > limits.max_collateral
+        ):
+            collateral_problem = (
+                f"{shown} is more than this account can pledge "
+                f"({_grouped(_trim(limits.max_collateral.quantize(coll.step, ROUND_DOWN)))}"
+                f" {coll.currency} available)"
+            )
+    # The driving field's own problem first: it is what the user just typed.
+    ordered = (
+        (loan_problem, collateral_problem)
+        if driver != "collateral"
+        else (collateral_problem, loan_problem)
+    )
+    problems[:0] = [p for p in ordered if p]
+    if driver is None:
+        problems.append("enter a loan amount or a collateral amount")
+
+    ltv = interest = liquidation_price = None
+    if loan_amount and collateral_amount and priced:
+        assert loan_price is not None and coll_price is not None
+        debt_value = loan_amount * loan_price
+        ltv = debt_value / (collateral_amount * coll_price)
+        if coll.liquidation_ltv:
+            liquidation_price = debt_value / (collateral_amount * coll.liquidation_ltv)
+    if loan_amount and rate is not None:
+        days = 1 if term == "flexible" else int(term)
+        interest = (loan_amount * rate * 24 * days).quantize(loan.step, rounding=ROUND_UP)
+
+    request = None
+    if not problems:
+        try:
+            request = BorrowRequest(
+                loan.currency,
+                coll.currency,
+                loan_amount if driver == "loan" else None,
+                collateral_amount if driver == "collateral" else None,
+                term,
+            )
+        except ValidationError as error:
+            problems.append(str(error))
+    return Quote(
+        driver=driver,
+        loan_amount=loan_amount,
+        collateral_amount=collateral_amount,
+        loan_problem=loan_problem,
+        collateral_problem=collateral_problem,
+        problems=tuple(problems),
+        warnings=tuple(warnings),
+        request=request,
+        ltv=ltv,
+        hourly_rate=rate,
+        interest=interest,
+        liquidation_price=liquidation_price,
+    )
+
+
+# --------------------------------------------------------------------------- widgets
