@@ -6,6 +6,7 @@ the server's ``LOAN_WIDGETS_LEDGER``, read here after the click.
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -19,7 +20,13 @@ from .jupyter_harness import JupyterServer, make_notebook, open_notebook, run_al
 pytestmark = pytest.mark.browser
 
 REPO = Path(__file__).resolve().parents[2]
-SCREENSHOT = REPO / "notebooks" / "img" / "borrow-widget.png"
+# The README's screenshot is refreshed only on request (LOAN_WIDGETS_UPDATE_SCREENSHOT=1);
+# otherwise it goes to the test artefacts, so a test run never edits tracked files.
+SCREENSHOT = (
+    REPO / "notebooks" / "img" / "borrow-widget.png"
+    if os.environ.get("LOAN_WIDGETS_UPDATE_SCREENSHOT") == "1"
+    else REPO / ".test-artifacts" / "browser" / "borrow-widget.png"
+)
 
 WIDGET_NOTEBOOK = make_notebook(
     "from loan_widgets import BorrowWidget\nw = BorrowWidget()\nw",
