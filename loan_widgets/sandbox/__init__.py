@@ -1,4 +1,4 @@
-"""A local exchange that speaks Bybit's V5 crypto-loan API (legacy ``/v5/crypto-loan/...``).
+"""A local exchange that speaks Bybit's V5 crypto-loan API, legacy and new.
 
 The sandbox runs on loopback over real HTTP/1.1 and checks every request the
 way Bybit does: API key, ``X-BAPI-TIMESTAMP`` against ``X-BAPI-RECV-WINDOW``,
@@ -30,7 +30,12 @@ public on purpose and work only against a sandbox. Register your own keys with
 Signed: ``GET borrowable-collateralisable-number``, ``POST borrow``, ``POST repay``,
 ``GET ongoing-orders``, ``GET repayment-history``, ``GET borrow-history``,
 ``GET max-collateral-amount``, ``POST adjust-ltv``, ``GET adjustment-history`` (all
-under ``/v5/crypto-loan/``). Anything else is HTTP 404 with retCode 10017.
+under ``/v5/crypto-loan/``), and the Crypto Loan (New) endpoints of
+:data:`loan_widgets.endpoints.NEW_API_ENDPOINTS` under ``/v5/crypto-loan-common/``,
+``/v5/crypto-loan-flexible/`` and ``/v5/crypto-loan-fixed/`` (retMsg ``"ok"``, 148xxx
+errors, documented UID limits of 1/s for writes and 5/s for reads, relaxed with
+``sandbox.rate_limits.clear()``; see :mod:`loan_widgets.sandbox.new_api`).
+Anything else is HTTP 404 with retCode 10017.
 Successful crypto-loan answers are
 ``{"retCode":0,"retMsg":"request.success","result":{...},"retExtInfo":{},"time":<ms>}``;
 amounts are JSON strings. Every envelope carries ``X-Bapi-Limit``,
@@ -47,7 +52,11 @@ must cover the loan at ``initialLTV``. Collateral leaves the Funding wallet and
 the loan arrives in it. Order ids are 19-digit strings, increasing, and the
 same for the same ``seed``. Interest accrues every whole hour of server time
 (:meth:`Sandbox.advance` moves it), three times the rate past a fixed loan's due
-time. The coin tables, prices and starting balances are in
+time. :meth:`Sandbox.set_price` and the passing of time liquidate a loan at its
+``liquidationLTV`` and flag it at its ``marginCallLTV`` (``sandbox.margin_calls``);
+``Sandbox(legacy_borrow="reject")`` refuses the deprecated legacy Borrow as live
+Bybit may (see :mod:`loan_widgets.sandbox.exchange`). The coin tables, prices and
+starting balances are in
 :mod:`loan_widgets.sandbox.market`; the retCodes and auth order in
 :mod:`loan_widgets.sandbox.exchange`; the fault knobs in
 :mod:`loan_widgets.sandbox.faults`.
@@ -61,17 +70,20 @@ from __future__ import annotations
 import os
 import threading
 
-from .exchange import Reply, RequestRecord, Sandbox
+from .exchange import Reply, RequestRecord, RiskEvent, Sandbox
 from .faults import Faults
 from .market import DEMO_API_KEY, DEMO_API_SECRET
+from .new_api import NewApiBook
 from .server import SandboxServer
 
 __all__ = [
     "DEMO_API_KEY",
     "DEMO_API_SECRET",
     "Faults",
+    "NewApiBook",
     "Reply",
     "RequestRecord",
+    "RiskEvent",
     "Sandbox",
     "SandboxServer",
     "default_server",

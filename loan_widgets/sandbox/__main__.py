@@ -30,6 +30,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=0, help="seed for order ids (0)")
     parser.add_argument("--balance", action="append", default=[], metavar="COIN=AMOUNT",
                         help="set a Funding-wallet balance, e.g. BTC=100 (repeatable)")
+    parser.add_argument("--legacy-borrow", choices=("serve", "reject", "gone"), default="serve",
+                        help="answer POST /v5/crypto-loan/borrow normally (serve), refuse it "
+                             "as deprecated after auth (reject), or as an unknown path (gone)")
+    parser.add_argument("--no-new-api-rate-limits", action="store_true",
+                        help="do not apply the new API's documented 1/s and 5/s UID limits")
     return parser
 
 
@@ -41,7 +46,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--api-key needs exactly one of --api-secret or --rsa-public-key")
     if not args.api_key and (args.api_secret or args.rsa_public_key):
         parser.error("--api-secret and --rsa-public-key need --api-key")
-    sandbox = Sandbox(seed=args.seed, credentials={DEMO_API_KEY: DEMO_API_SECRET})
+    sandbox = Sandbox(seed=args.seed, credentials={DEMO_API_KEY: DEMO_API_SECRET},
+                      legacy_borrow=args.legacy_borrow,
+                      new_api_rate_limits=not args.no_new_api_rate_limits)
     if args.api_key:
         try:
             pem = args.rsa_public_key.read_bytes() if args.rsa_public_key else None

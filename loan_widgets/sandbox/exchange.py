@@ -18,10 +18,62 @@ There is one account: every registered key acts on the same Funding wallet
 (:attr:`Sandbox.wallet`) and loans (:attr:`Sandbox.orders`). All state
 changes happen under :attr:`Sandbox.lock`; hold it to change state from a
 test while a server is running.
+
+**Legacy loan lifecycle.**
+
+* Interest accrues every whole hour after the borrow time, on the unpaid
+  principal: a flexible loan at the coin's *current* flexible rate
+  (:meth:`Sandbox.set_flexible_rate` settles the hours before a change at the
+  old rate), a fixed loan at the rate locked when it was opened; past a fixed
+  loan's due time it accrues as penalty interest at 3x the rate.
+* A repayment settles **penalty interest first, then interest, then
+  principal**. A partial repayment releases no collateral. The repayment
+  that clears the debt returns all the collateral to the Funding wallet
+  (``collateralReturn`` in ``repayment-history``) and moves the loan to
+  ``borrow-history`` with ``status`` 1. More than the debt is 177010.
+* Collateral can be reduced by at most ``max-collateral-amount``: what keeps
+  the debt at or under ``initialLTV`` (177013 beyond it).
+* LTV is ``debt x loan price / (collateral x collateral price)`` with debt =
+  principal + interest + penalty. It is re-evaluated on every
+  :meth:`Sandbox.set_price` and whenever server time passes one of the loan's
+  hour marks (checked before each request and by :meth:`Sandbox.advance`):
+
+  - at or above the collateral coin's ``liquidationLTV`` the loan is
+    **liquidated**: just enough collateral (rounded up to
+    ``collateralAccuracy``) is sold at the sandbox price to repay principal,
+    interest and penalty in full (no fee), the rest goes back to the Funding
+    wallet, the loan moves to ``borrow-history`` with ``status`` 2 and
+    ``repayment-history`` gets a row with ``repayType`` ``"2"``;
+  - at or above ``marginCallLTV`` nothing is sold, but the loan is flagged:
+    ``Loan.margin_call`` is True and a :class:`RiskEvent` is appended to
+    :attr:`Sandbox.margin_calls` (once per crossing: the flag clears when LTV
+    falls back under the level);
+  - a fixed loan still unpaid 48 h after its due time is liquidated the same
+    way (the warning box of ``loanable-data``).
+
+  Every liquidation is also appended to :attr:`Sandbox.liquidations`.
+* ``Sandbox.next_ids`` (a deque) hands out queued ids before the seeded
+  generator does: ``sandbox.next_ids.extend(["1794267532472646144", ...])``
+  reproduces the docs' ids exactly. It applies to every id the sandbox makes,
+  legacy or new API (new-API ids must be decimal digits).
+
+**Legacy Borrow knob.** ``Sandbox(legacy_borrow=...)`` or the attribute
+``sandbox.legacy_borrow``: ``"serve"`` (default) serves the historical
+contract; ``"reject"`` authenticates ``POST /v5/crypto-loan/borrow`` as usual,
+then refuses it without executing with ``sandbox.legacy_borrow_error``
+(default retCode 10017, retMsg :data:`LEGACY_BORROW_DEPRECATED`, HTTP 200);
+``"gone"`` answers it like an unknown path (HTTP 404, retCode 10017,
+``route not found``) before any check.
+
+**Crypto Loan (New)** lives in :mod:`loan_widgets.sandbox.new_api`
+(``sandbox.new_api``); its routes share this dispatcher, auth, rate limits and
+envelope. Its documented UID limits are installed in :attr:`Sandbox.rate_limits`
+unless ``Sandbox(new_api_rate_limits=False)``.
 """
 
 from __future__ import annotations
 
+import heapq
 import json
 import logging
 import random
@@ -30,8 +82,9 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
-from decimal import ROUND_DOWN, ROUND_HALF_UP, ROUND_UP, Decimal, localcontext
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field, replace
+from decimal import ROUND_DOWN, ROUND_HALF_UP, ROUND_UP, Context, Decimal, localcontext
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -41,7 +94,17 @@ from . import market
 from .faults import Fault, Faults
 from .market import DEMO_API_KEY, DEMO_API_SECRET, fmt
 
-__all__ = ["RET_MSGS", "ROUTES", "ApiError", "Loan", "Reply", "RequestRecord", "Sandbox"]
+__all__ = [
+    "LEGACY_BORROW_DEPRECATED",
+    "RET_MSGS",
+    "ROUTES",
+    "ApiError",
+    "Loan",
+    "Reply",
+    "RequestRecord",
+    "RiskEvent",
+    "Sandbox",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +114,14 @@ FIRST_ORDER_ID = 1794267532472646144  # the docs' example orderId: ids start nea
 DEFAULT_RECV_WINDOW = 5000
 DEFAULT_RATE_LIMIT = 5000
 INTEREST_PLACES = 8
+OVERDUE_LIQUIDATION_MS = 48 * HOUR_MS  # a fixed loan unpaid this long past due is liquidated
+LEGACY_BORROW_MODES = ("serve", "reject", "gone")
+_LEGACY_BORROW_PATH = "/v5/crypto-loan/borrow"
+LEGACY_BORROW_DEPRECATED = (
+    "The legacy crypto loan borrow API is deprecated. Please use "
+    "/v5/crypto-loan-flexible/borrow or /v5/crypto-loan-fixed/borrow."
+)
+"""The retMsg of a legacy Borrow refused under ``legacy_borrow="reject"``."""
 
 RET_MSGS: dict[int, str] = {
     10001: "Request parameter error.",
@@ -147,7 +218,8 @@ class Loan:
     repaid_interest: Decimal = Decimal(0)
     repaid_penalty: Decimal = Decimal(0)
     accrued_to: int = 0
-    status: int = 0  # 0 ongoing, 1 fully repaid by the user
+    status: int = 0  # 0 ongoing, 1 fully repaid by the user, 2 fully repaid by liquidation
+    margin_call: bool = False  # LTV is at or above marginCallLTV (and below liquidationLTV)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -159,6 +231,27 @@ class Loan:
     def debt(self) -> Decimal:
         """Principal plus interest plus penalty interest still owed."""
         return self.principal + self.interest + self.penalty
+
+
+@dataclass(frozen=True)
+class RiskEvent:
+    """A margin call or a liquidation, as recorded in ``margin_calls`` / ``liquidations``.
+
+    ``book`` is ``"legacy"`` (``ref`` = the loan's orderId) or ``"new"`` (``ref`` =
+    ``""`` for the whole account, or the loanId of an overdue fixed contract);
+    ``ltv`` is the LTV that triggered it (0 for an overdue liquidation);
+    ``reason`` is ``"ltv"`` or ``"overdue"``; for liquidations ``detail`` holds
+    ``sold``, ``returned`` and ``repaid``: Decimals for a legacy loan (in its
+    collateral, collateral and loan coin), ``{coin: Decimal}`` dicts for the new book.
+    """
+
+    time: int
+    kind: str  # "margin_call" or "liquidation"
+    book: str
+    ref: str
+    ltv: Decimal
+    reason: str = "ltv"
+    detail: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -224,6 +317,14 @@ def _ltv_text(value: Decimal) -> str:
     return format(_round(value, 4, ROUND_HALF_UP), "f")
 
 
+_EXACT = Context(prec=60)
+
+
+def _exact() -> AbstractContextManager[Context]:
+    """The decimal context every state change runs in (60 digits, no float anywhere)."""
+    return localcontext(_EXACT)
+
+
 def _limit(params: Mapping[str, Any]) -> int:
     text = _text(params, "limit")
     if text is None:
@@ -234,7 +335,7 @@ def _limit(params: Mapping[str, Any]) -> int:
 
 
 def _page(items: Iterable[dict[str, Any]], key: str, params: Mapping[str, Any]) -> dict[str, Any]:
-    """Newest first; the cursor is the id of the last item of the previous page."""
+    """Newest first; the cursor is the id of the last item of the previous page (a string)."""
     limit = _limit(params)
     rows = sorted(items, key=lambda row: int(row[key]), reverse=True)
     cursor = _text(params, "cursor")
@@ -243,7 +344,7 @@ def _page(items: Iterable[dict[str, Any]], key: str, params: Mapping[str, Any]) 
             raise ApiError(10001, "params error: cursor is invalid")
         rows = [row for row in rows if int(row[key]) < int(cursor)]
     page = rows[:limit]
-    return {"list": page, "nextPageCursor": page[-1][key] if len(rows) > limit else ""}
+    return {"list": page, "nextPageCursor": str(page[-1][key]) if len(rows) > limit else ""}
 
 
 _HTML_PAGES = {
@@ -274,7 +375,10 @@ def _html_page(status: int) -> bytes:
 
 
 class Sandbox:
-    """A local exchange speaking Bybit's V5 legacy crypto-loan API.
+    """A local exchange speaking Bybit's V5 crypto-loan API, legacy and new.
+
+    The legacy book is :attr:`orders` / :attr:`completed`; the new one is
+    :attr:`new_api`. Both share :attr:`wallet`, :attr:`prices` and the clock.
 
     Args:
         seed: makes order, repay and adjust ids reproducible (19-digit strings,
@@ -287,6 +391,12 @@ class Sandbox:
         rate_limit: requests per rolling second per API key and path
             (``rate_limits[path]`` overrides it for one path).
         log_size: how many requests :attr:`requests` keeps.
+        legacy_borrow: ``"serve"``, ``"reject"`` or ``"gone"``: how
+            ``POST /v5/crypto-loan/borrow`` is answered (module docstring).
+        new_api_rate_limits: install the new API's documented UID limits
+            (1/s for writes, 5/s for reads) in :attr:`rate_limits`; ``False``
+            leaves those paths at ``rate_limit``. Relax them later with
+            ``sandbox.rate_limits.update(...)`` or ``sandbox.rate_limits.clear()``.
     """
 
     def __init__(
@@ -296,7 +406,11 @@ class Sandbox:
         credentials: Mapping[str, str] | None = None,
         rate_limit: int = DEFAULT_RATE_LIMIT,
         log_size: int = 100_000,
+        legacy_borrow: str = "serve",
+        new_api_rate_limits: bool = True,
     ) -> None:
+        from .new_api import RATE_LIMITS, NewApiBook  # registers the new routes too
+
         self.lock = threading.RLock()
         self.seed = seed
         self._rng = random.Random(seed)
@@ -305,7 +419,8 @@ class Sandbox:
         self._offset_ms = 0
         self.faults = Faults()
         self.rate_limit = rate_limit
-        self.rate_limits: dict[str, int] = {}
+        self.rate_limits: dict[str, int] = dict(RATE_LIMITS) if new_api_rate_limits else {}
+        """Per-path overrides of ``rate_limit`` (requests per rolling second per key)."""
         self._windows: dict[tuple[str, str], deque[int]] = {}
         self._keys: dict[str, tuple[str, Any]] = {}
         self.loan_coins: dict[str, market.LoanCoin] = dict(market.LOAN_COINS)
@@ -314,14 +429,31 @@ class Sandbox:
         self.wallet: dict[str, Decimal] = dict(market.STARTING_BALANCES)
         """The Funding wallet: coin -> balance."""
         self.orders: dict[str, Loan] = {}
-        self._pledged_by_coin: dict[str, Decimal] = {}
         """Ongoing (not fully repaid) loans by orderId."""
+        self._pledged_by_coin: dict[str, Decimal] = {}
         self.completed: dict[str, Loan] = {}
         """Fully repaid loans by orderId."""
         self.repayments: list[dict[str, Any]] = []
         self.adjustments: list[dict[str, Any]] = []
+        self._repayments_by_order: dict[str, list[dict[str, Any]]] = {}
+        self._adjustments_by_order: dict[str, list[dict[str, Any]]] = {}
+        self._timeline: list[tuple[int, str]] = []  # (next hour mark, orderId), a heap
         self.requests: deque[RequestRecord] = deque(maxlen=log_size)
         """Every request received, oldest first, faulted and rejected ones included."""
+        self.next_ids: deque[str] = deque()
+        """Ids to hand out before the seeded generator (legacy and new API alike)."""
+        self.margin_calls: list[RiskEvent] = []
+        """Every margin call, oldest first (legacy loans and the new-API account)."""
+        self.liquidations: list[RiskEvent] = []
+        """Every liquidation, oldest first (legacy loans and the new-API account)."""
+        if legacy_borrow not in LEGACY_BORROW_MODES:
+            raise ValueError(f"legacy_borrow must be one of {', '.join(LEGACY_BORROW_MODES)}")
+        self.legacy_borrow = legacy_borrow
+        """``"serve"``, ``"reject"`` or ``"gone"``: how the legacy Borrow is answered."""
+        self.legacy_borrow_error: tuple[int, str] = (10017, LEGACY_BORROW_DEPRECATED)
+        """(retCode, retMsg) of a legacy Borrow refused under ``"reject"``."""
+        self.new_api = NewApiBook(self, seed)
+        """The Crypto Loan (New) book: pooled collateral, flexible and fixed loans."""
         for key, secret in ({DEMO_API_KEY: DEMO_API_SECRET} if credentials is None
                             else credentials).items():
             self.add_credentials(key, secret)
@@ -348,8 +480,37 @@ class Sandbox:
             self._keys.pop(api_key, None)
 
     def set_price(self, coin: str, price: Decimal | str) -> None:
-        """Set a spot price in USDT (a Decimal or decimal string, never a float)."""
-        self.prices[coin] = self._positive(price, "price")
+        """Set a spot price in USDT (a Decimal or decimal string, never a float).
+
+        Every open loan is re-evaluated at once: liquidated at or above its
+        liquidation LTV, flagged at or above its margin-call LTV.
+        """
+        value = self._positive(price, "price")
+        with self.lock, _exact():
+            now = self.now_ms()
+            self._catch_up(now)
+            self.prices[coin] = value
+            for loan in list(self.orders.values()):
+                if coin in (loan.loan_currency, loan.collateral_currency):
+                    self._check_loan(loan, now)
+            self.new_api.evaluate(now)
+
+    def set_flexible_rate(self, coin: str, hourly_rate: Decimal | str) -> None:
+        """Change a coin's flexible hourly rate, legacy and new API alike.
+
+        The whole hours already elapsed are charged at the old rate first; the
+        new API's annualised rate follows (hourly x 8760).
+        """
+        value = self._positive(hourly_rate, "rate")
+        with self.lock, _exact():
+            now = self.now_ms()
+            self._catch_up(now)
+            for loan in self.orders.values():
+                if loan.loan_currency == coin and not loan.term:
+                    self._settle(loan, now)
+            if coin in self.loan_coins:
+                self.loan_coins[coin] = replace(self.loan_coins[coin], flexible_rate=value)
+            self.new_api.set_flexible_rate(coin, value, now)
 
     def set_balance(self, coin: str, amount: Decimal | str) -> None:
         """Set a Funding-wallet balance (a Decimal or decimal string, never a float)."""
@@ -373,8 +534,11 @@ class Sandbox:
         return self._clock() + self._offset_ms + self.faults.skew_ms
 
     def advance(self, ms: int) -> None:
-        """Move server time forward by ``ms`` (interest accrues, fixed loans fall due)."""
-        self._offset_ms += ms
+        """Move server time forward by ``ms``: interest accrues, fixed loans fall due,
+        and loans whose LTV crosses a level are flagged or liquidated at once."""
+        with self.lock, _exact():
+            self._offset_ms += ms
+            self._catch_up(self.now_ms())
 
     # -- introspection -------------------------------------------------------------
 
@@ -425,7 +589,7 @@ class Sandbox:
         self, method: str, path: str, query: str, headers: dict[str, str], body: bytes, now: int
     ) -> Reply:
         route = _ROUTES.get(path)
-        if route is None:
+        if route is None or (path == _LEGACY_BORROW_PATH and self.legacy_borrow == "gone"):
             return self._envelope(10017, RET_MSGS[10017], now, status=404)
         if method != route.method:
             reply = self._envelope(10017, RET_MSGS[10017], now, status=405)
@@ -439,8 +603,8 @@ class Sandbox:
             if route.signed:
                 self._authenticate(method, query, headers, body, now)
             params = self._params(method, query, body)
-            with self.lock, localcontext() as ctx:
-                ctx.prec = 60
+            with self.lock, _exact():
+                self._catch_up(now)
                 result = route.handler(self, params, now)
         except ApiError as exc:
             return self._envelope(exc.code, exc.msg, now, limit_headers)
@@ -580,8 +744,109 @@ class Sandbox:
     # -- business helpers ------------------------------------------------------------
 
     def _new_id(self) -> str:
+        if self.next_ids:
+            return self.next_ids.popleft()
         self._next_id += self._rng.randrange(1 << 16, 1 << 24)
         return str(self._next_id)
+
+    # -- time-driven events: accrual marks, margin calls, liquidation ---------------------
+
+    def _catch_up(self, now: int) -> None:
+        """Process every loan whose next hour mark is due (O(1) when none is).
+
+        Each open legacy loan sits in a heap at its next whole hour after the
+        last accrual; at that mark its interest is settled and its LTV checked.
+        The new-API book keeps its own timeline.
+        """
+        timeline = self._timeline
+        while timeline and timeline[0][0] <= now:
+            _, order_id = heapq.heappop(timeline)
+            loan = self.orders.get(order_id)
+            if loan is None:
+                continue  # repaid or liquidated since it was scheduled
+            self._settle(loan, now)
+            self._check_loan(loan, now)
+            if loan.status == 0:
+                heapq.heappush(timeline, (loan.accrued_to + HOUR_MS, order_id))
+        self.new_api.catch_up(now)
+
+    def _check_loan(self, loan: Loan, now: int) -> None:
+        """Liquidate, flag or clear the margin call of one open loan (settled by the caller)."""
+        coll = self.collateral_coins.get(loan.collateral_currency)
+        due = loan.expiration
+        if due is not None and now >= due + OVERDUE_LIQUIDATION_MS and loan.debt > 0:
+            self._liquidate(loan, now, Decimal(0), "overdue")
+            return
+        if coll is None:
+            return
+        ltv = self._ltv(loan)
+        if ltv >= coll.liquidation_ltv:
+            self._liquidate(loan, now, ltv, "ltv")
+        elif ltv >= coll.margin_call_ltv:
+            if not loan.margin_call:
+                loan.margin_call = True
+                self.margin_calls.append(
+                    RiskEvent(now, "margin_call", "legacy", loan.order_id, ltv)
+                )
+        else:
+            loan.margin_call = False
+
+    def _clear_margin_call(self, loan: Loan) -> None:
+        coll = self.collateral_coins.get(loan.collateral_currency)
+        if loan.margin_call and coll is not None and self._ltv(loan) < coll.margin_call_ltv:
+            loan.margin_call = False
+
+    def _liquidate(self, loan: Loan, now: int, ltv: Decimal, reason: str) -> None:
+        """Sell just enough collateral to repay the whole debt; return the rest."""
+        coll_ccy = loan.collateral_currency
+        coll = self.collateral_coins.get(coll_ccy)
+        places = coll.collateral_accuracy if coll is not None else 8
+        debt = loan.debt
+        coll_price = self.prices.get(coll_ccy, Decimal(0))
+        loan_price = self.prices.get(loan.loan_currency, Decimal(0))
+        if coll_price > 0:
+            need = _round(debt * loan_price / coll_price, places, ROUND_UP)
+        else:
+            need = loan.collateral
+        sold = min(need, loan.collateral)
+        returned = loan.collateral - sold
+        self.wallet[coll_ccy] = self.wallet.get(coll_ccy, Decimal(0)) + returned
+        self._pledge(coll_ccy, -loan.collateral)
+        loan.repaid_interest += loan.interest
+        loan.repaid_penalty += loan.penalty
+        loan.interest = loan.penalty = loan.principal = Decimal(0)
+        loan.extra.update(closed_time=now, liquidated_collateral=sold,
+                          collateral_before=loan.collateral)
+        loan.collateral = Decimal(0)
+        loan.status = 2
+        loan.margin_call = False
+        del self.orders[loan.order_id]
+        self.completed[loan.order_id] = loan
+        self._record_repayment(loan, debt, returned, now, "2")
+        self.liquidations.append(RiskEvent(
+            now, "liquidation", "legacy", loan.order_id, ltv, reason,
+            {"sold": sold, "returned": returned, "repaid": debt},
+        ))
+
+    def _record_repayment(
+        self, loan: Loan, amount: Decimal, returned: Decimal, now: int, repay_type: str
+    ) -> str:
+        repay_id = self._new_id()
+        row = {
+            "collateralCurrency": loan.collateral_currency,
+            "collateralReturn": fmt(returned),
+            "loanCurrency": loan.loan_currency,
+            "loanTerm": loan.term,
+            "orderId": loan.order_id,
+            "repayAmount": fmt(amount),
+            "repayId": repay_id,
+            "repayStatus": 1,
+            "repayTime": str(now),
+            "repayType": repay_type,
+        }
+        self.repayments.append(row)
+        self._repayments_by_order.setdefault(loan.order_id, []).append(row)
+        return repay_id
 
     def _price(self, coin: str, code: int) -> Decimal:
         price = self.prices.get(coin)
@@ -730,6 +995,9 @@ class Sandbox:
         }
 
     def _borrow(self, params: Mapping[str, Any], now: int) -> dict[str, Any]:
+        if self.legacy_borrow == "reject":
+            code, msg = self.legacy_borrow_error
+            raise ApiError(code, msg)
         loan_ccy = _required(params, "loanCurrency")
         coll_ccy = _required(params, "collateralCurrency")
         loan_text = _text(params, "loanAmount")
@@ -800,6 +1068,7 @@ class Sandbox:
             initial_collateral=coll_amt,
             accrued_to=now,
         )
+        heapq.heappush(self._timeline, (now + HOUR_MS, order_id))
         return {"orderId": order_id}
 
     def _ongoing_orders(self, params: Mapping[str, Any], now: int) -> dict[str, Any]:
@@ -815,7 +1084,12 @@ class Sandbox:
         if term is not None and term not in market.LOAN_TERMS:
             raise ApiError(10001, "params error: loanTerm must be 7, 14, 30, 90 or 180")
         rows = []
-        for loan in self.orders.values():
+        if order_id is not None:
+            found = self.orders.get(order_id)
+            candidates: Iterable[Loan] = () if found is None else (found,)
+        else:
+            candidates = self.orders.values()
+        for loan in candidates:
             if (
                 (order_id is not None and loan.order_id != order_id)
                 or (loan_ccy is not None and loan.loan_currency != loan_ccy)
@@ -870,35 +1144,31 @@ class Sandbox:
                 self.wallet.get(loan.collateral_currency, Decimal(0)) + returned
             )
             loan.status = 1
+            loan.margin_call = False
             loan.extra["closed_time"] = now
             del self.orders[loan.order_id]
             self._pledge(loan.collateral_currency, -returned)
             self.completed[loan.order_id] = loan
-        repay_id = self._new_id()
-        self.repayments.append({
-            "collateralCurrency": loan.collateral_currency,
-            "collateralReturn": fmt(returned),
-            "loanCurrency": loan.loan_currency,
-            "loanTerm": loan.term,
-            "orderId": loan.order_id,
-            "repayAmount": fmt(amount),
-            "repayId": repay_id,
-            "repayStatus": 1,
-            "repayTime": str(now),
-            "repayType": "1",
-        })
-        return {"repayId": repay_id}
+        else:
+            self._clear_margin_call(loan)  # a repayment can end a margin call
+        return {"repayId": self._record_repayment(loan, amount, returned, now, "1")}
 
     def _repayment_history(self, params: Mapping[str, Any], now: int) -> dict[str, Any]:
         wanted = {k: _text(params, k) for k in ("orderId", "repayId", "loanCurrency")}
-        rows = [r for r in self.repayments
-                if all(v is None or r[k] == v for k, v in wanted.items())]
+        source = self.repayments
+        if wanted["orderId"] is not None:
+            source = self._repayments_by_order.get(wanted["orderId"], [])
+        rows = [r for r in source if all(v is None or r[k] == v for k, v in wanted.items())]
         return _page(rows, "repayId", params)
 
     def _borrow_history(self, params: Mapping[str, Any], now: int) -> dict[str, Any]:
         wanted = {k: _text(params, k) for k in ("orderId", "loanCurrency", "collateralCurrency")}
         rows = []
-        for loan in self.completed.values():
+        source: Iterable[Loan] = self.completed.values()
+        if wanted["orderId"] is not None:
+            found = self.completed.get(wanted["orderId"])
+            source = () if found is None else (found,)
+        for loan in source:
             row = {
                 "borrowTime": str(loan.borrow_time),
                 "collateralCurrency": loan.collateral_currency,
@@ -949,7 +1219,7 @@ class Sandbox:
         self._pledge(ccy, after - loan.collateral)
         loan.collateral = after
         adjust_id = self._new_id()
-        self.adjustments.append({
+        row = {
             "adjustId": adjust_id,
             "adjustTime": str(now),
             "afterLTV": _ltv_text(self._ltv(loan)),
@@ -958,13 +1228,18 @@ class Sandbox:
             "direction": int(direction),
             "orderId": loan.order_id,
             "preLTV": _ltv_text(before_ltv),
-        })
+        }
+        self.adjustments.append(row)
+        self._adjustments_by_order.setdefault(loan.order_id, []).append(row)
+        self._clear_margin_call(loan)  # adding collateral can end a margin call
         return {"adjustId": adjust_id}
 
     def _adjustment_history(self, params: Mapping[str, Any], now: int) -> dict[str, Any]:
         wanted = {k: _text(params, k) for k in ("orderId", "adjustId", "collateralCurrency")}
-        rows = [r for r in self.adjustments
-                if all(v is None or r[k] == v for k, v in wanted.items())]
+        source = self.adjustments
+        if wanted["orderId"] is not None:
+            source = self._adjustments_by_order.get(wanted["orderId"], [])
+        rows = [r for r in source if all(v is None or r[k] == v for k, v in wanted.items())]
         return _page(rows, "adjustId", params)
 
 

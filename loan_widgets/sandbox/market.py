@@ -25,6 +25,26 @@ XRP        4          0.5         0.7            0.83            5000000
 USDT       4          0.9         0.93           0.96            10000000
 USDC       4          0.9         0.93           0.96            10000000
 =========  =========  ==========  =============  ==============  ========
+
+Crypto Loan (New) has its own tables (:data:`NEW_LOAN_COINS`,
+:data:`COLLATERAL_RATIO_GROUPS`, :data:`LIQUIDATION_ORDER`,
+:data:`LENDING_OFFERS`). ETH is exactly the docs' ``loanable-data`` example
+(rates included: its flexible annual rate is its hourly rate x 8760, and its
+only fixed term on offer is 14 days at 0.08); the BTC flexible hourly rate is
+the docs' ``position`` example. The fixed ``annualizedInterestRate{N}D`` of
+``loanable-data`` is the lowest annual rate on offer for that term in
+:data:`LENDING_OFFERS` (``""`` when none), as the docs define it.
+
+=========  ======  ============  =============  ===========  ==========  ===========
+coin       fixed   fixed acc.    flexible acc.  max          min fixed   min flexible
+=========  ======  ============  =============  ===========  ==========  ===========
+USDT       yes     4             4              8000000      100         20
+USDC       yes     4             4              5000000      100         20
+BTC        yes     6             4              160          0.01        0.0005
+ETH        yes     6             4              1100         0.1         0.001
+SOL        no      4             4              50000        5           0.5
+XRP        no      2             2              2000000      500         50
+=========  ======  ============  =============  ===========  ==========  ===========
 """
 
 from __future__ import annotations
@@ -34,16 +54,25 @@ from decimal import Decimal
 
 __all__ = [
     "COLLATERAL_COINS",
+    "COLLATERAL_RATIO_GROUPS",
     "DEMO_API_KEY",
     "DEMO_API_SECRET",
+    "HOURS_PER_YEAR",
+    "LENDING_OFFERS",
+    "LIQUIDATION_ORDER",
     "LOAN_COINS",
     "LOAN_TERMS",
+    "NEW_LOAN_COINS",
+    "NEW_LOAN_TERMS",
     "PRICES",
     "STARTING_BALANCES",
     "TICK_SIZES",
     "VIP_LEVELS",
     "CollateralCoin",
+    "CollateralTier",
+    "LendingOffer",
     "LoanCoin",
+    "NewLoanCoin",
     "fmt",
 ]
 
@@ -201,3 +230,110 @@ STARTING_BALANCES: dict[str, Decimal] = {
     "USDC": _d("100000"),
 }
 """The Funding wallet of a fresh sandbox."""
+
+
+# -- Crypto Loan (New) ------------------------------------------------------------------
+
+NEW_LOAN_TERMS = (7, 14, 30, 60, 90, 180)
+"""Fixed terms in days the new API accepts (60 exists in practice, see the reference)."""
+
+HOURS_PER_YEAR = 8760
+"""Annual rate = hourly rate x 8760 (365 days), the relation the docs' ETH example obeys."""
+
+
+@dataclass(frozen=True)
+class NewLoanCoin:
+    """A borrowable coin of the new API (``/v5/crypto-loan-common/loanable-data``)."""
+
+    currency: str
+    fixed_borrowable: bool
+    fixed_accuracy: int
+    flexible_borrowable: bool
+    flexible_accuracy: int
+    max_amount: Decimal
+    min_fixed: Decimal
+    min_flexible: Decimal
+    hourly_rate: Decimal  # the flexible rate; interest accrues at it every whole hour
+
+    @property
+    def annual_rate(self) -> Decimal:
+        """``flexibleAnnualizedInterestRate``: the hourly rate x 8760."""
+        return self.hourly_rate * HOURS_PER_YEAR
+
+
+def _new(currency: str, fixed: bool, fixed_acc: int, flex_acc: int, high: str, min_fixed: str,
+         min_flex: str, hourly: str) -> NewLoanCoin:
+    return NewLoanCoin(currency, fixed, fixed_acc, True, flex_acc, _d(high), _d(min_fixed),
+                       _d(min_flex), _d(hourly))
+
+
+NEW_LOAN_COINS: dict[str, NewLoanCoin] = {
+    c.currency: c
+    for c in (
+        _new("USDT", True, 4, 4, "8000000", "100", "20", "0.0000090346"),
+        _new("USDC", True, 4, 4, "5000000", "100", "20", "0.0000087123"),
+        _new("BTC", True, 6, 4, "160", "0.01", "0.0005", "0.0000001361462"),
+        # ETH exactly as the docs' new loanable-data example (0.001429799316 / 8760).
+        _new("ETH", True, 6, 4, "1100", "0.1", "0.001", "0.0000001632191"),
+        _new("SOL", False, 4, 4, "50000", "5", "0.5", "0.0000045"),
+        _new("XRP", False, 2, 2, "2000000", "500", "50", "0.0000039"),
+    )
+}
+"""New-API borrowable coins by currency."""
+
+
+@dataclass(frozen=True)
+class CollateralTier:
+    """One band of a tiered collateral ratio: USD value in ``[min_value, max_value)``."""
+
+    min_value: Decimal
+    max_value: Decimal
+    ratio: Decimal
+
+    def to_wire(self) -> dict[str, str]:
+        """The ``collateralRatioList`` item."""
+        return {"collateralRatio": fmt(self.ratio), "maxValue": fmt(self.max_value),
+                "minValue": fmt(self.min_value)}
+
+
+def _tiers(*bands: tuple[str, str, str]) -> tuple[CollateralTier, ...]:
+    return tuple(CollateralTier(_d(lo), _d(hi), _d(r)) for lo, hi, r in bands)
+
+
+COLLATERAL_RATIO_GROUPS: tuple[tuple[tuple[str, ...], tuple[CollateralTier, ...]], ...] = (
+    (("BTC", "ETH"), _tiers(("0", "1000000", "1"), ("1000000", "5000000", "0.95"),
+                            ("5000000", "99999999999", "0.9"))),
+    (("USDT", "USDC"), _tiers(("0", "99999999999", "1"))),
+    (("SOL", "XRP"), _tiers(("0", "100000", "0.8"), ("100000", "500000", "0.7"),
+                            ("500000", "99999999999", "0.5"))),
+)
+"""Coins sharing one tiered collateral ratio. The tiers apply per coin, marginally:
+a coin's collateral value counts at each band's ratio for the part inside that band."""
+
+LIQUIDATION_ORDER: dict[str, int] = {"USDT": 1, "USDC": 2, "BTC": 3, "ETH": 4, "SOL": 5, "XRP": 6}
+"""The order in which pooled collateral is sold when the account is liquidated."""
+
+
+@dataclass(frozen=True)
+class LendingOffer:
+    """A supply order on the fixed-rate lending market (``borrow-order-quote``)."""
+
+    term: int
+    rate: Decimal  # annual
+    qty: Decimal
+
+
+def _offers(*rows: tuple[int, str, str]) -> tuple[LendingOffer, ...]:
+    return tuple(LendingOffer(term, _d(rate), _d(qty)) for term, rate, qty in rows)
+
+
+LENDING_OFFERS: dict[str, tuple[LendingOffer, ...]] = {
+    # USDT 14 days at 0.04 for 988.78 is the docs' borrow-order-quote example.
+    "USDT": _offers((7, "0.045", "50000"), (14, "0.04", "988.78"), (14, "0.042", "25000"),
+                    (30, "0.05", "120000"), (60, "0.055", "80000"), (90, "0.06", "30000")),
+    "USDC": _offers((7, "0.04", "40000"), (30, "0.048", "60000"), (180, "0.065", "100000")),
+    "BTC": _offers((7, "0.015", "3"), (30, "0.022", "2.5"), (90, "0.025", "1")),
+    "ETH": _offers((14, "0.08", "25"), (14, "0.085", "40")),
+}
+"""Supply on the fixed-rate market by coin. A fixed borrow order fills at once when its
+annualRate is at least the lowest rate offered for its term (quantities are not consumed)."""
