@@ -18,6 +18,7 @@ Resending rules (never borrow twice by accident):
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import threading
@@ -61,6 +62,7 @@ from .signing import sign_headers
 if TYPE_CHECKING:
     import pandas as pd
 
+    from .new_api import NewLoanApi
     from .reconcile import Reconciliation
 
 __all__ = ["LoanClient", "PreparedRequest"]
@@ -126,6 +128,10 @@ def _text(value: Any) -> str:
 
 def _utc(ms: float) -> datetime:
     return datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
+
+
+def _utc_now() -> datetime:
+    return _utc(time.time() * 1000)
 
 
 class LoanClient:
@@ -228,6 +234,13 @@ class LoanClient:
         url = self._base_url or "(local sandbox, not started)"
         key = mask(self._credentials.api_key) if self._credentials else "from environment"
         return f"LoanClient(network={self.network!r}, base_url={url!r}, api_key={key!r})"
+
+    @property
+    def new(self) -> NewLoanApi:
+        """Bybit's new loan API (flexible and fixed loans, pooled collateral)."""
+        from .new_api import NewLoanApi
+
+        return NewLoanApi(self)
 
     @property
     def transport(self) -> Any:
@@ -511,6 +524,9 @@ class LoanClient:
 
         ``api="new"`` uses Bybit's new loan API: a flexible borrow, or with a
         fixed ``term`` a fixed borrow at ``annual_rate`` (e.g. ``"0.05"``).
+        Without a collateral amount, the collateral the exchange needs on top
+        of the account's pool is asked of ``max-loan`` and pledged with the
+        loan (``collateralList``).
         """
         if request is None:
             request = BorrowRequest(
@@ -521,6 +537,12 @@ class LoanClient:
                 term,
                 annual_rate,
             )
+        if api == "new" and request.collateral_amount is None and request.loan_amount:
+            need = self.new.required_collateral(
+                request.loan_currency, request.loan_amount, request.collateral_currency
+            )
+            if need > 0:  # pledge it with the loan, as a collateralList
+                request = dataclasses.replace(request, collateral_amount=need)
         endpoint, body = self.borrow_endpoint(request, api)
         source = source or self.source
         envelope, row, latency, submitted = self._submit(
