@@ -5,6 +5,7 @@ pandas is imported inside the functions, so importing this module is cheap.
 
 from __future__ import annotations
 
+import hashlib
 import html
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
@@ -89,6 +90,8 @@ def history_frame(kind: str, items: list[Mapping[str, Any]]) -> pd.DataFrame:
             data[column] = pd.Series([_decimal(v) for v in values], dtype="object")
         elif wire in ("status", "repayStatus", "direction"):
             data[column] = pd.Series(values, dtype="Int64")
+        elif wire == "loanTerm":
+            data[column] = pd.Series([v or "flexible" for v in values], dtype="string")
         else:
             data[column] = pd.Series([v if v != "" else None for v in values], dtype="string")
     return pd.DataFrame(data)
@@ -179,6 +182,9 @@ class LoansTable:
         def paint(row: pd.Series) -> list[str]:
             return [colours.get(str(row["flag"]), "")] * len(row)
 
-        styled = self.frame.style.apply(paint, axis=1).hide(axis="index")
+        digest = hashlib.sha1(self.frame.to_csv().encode("utf-8")).hexdigest()[:10]
+        styled = (  # a content-derived id keeps the saved HTML the same from run to run
+            self.frame.style.set_uuid(f"loans{digest}").apply(paint, axis=1).hide(axis="index")
+        )
         caption = f"Open loans on {html.escape(self.network)}"
         return styled.set_caption(caption).to_html()

@@ -5,12 +5,17 @@ such row (and each ``pending`` row older than :data:`STALE_PENDING_MS`, left by
 a process that died mid-send) this module reads the exchange's own records:
 
 * a borrow: open loans (``ongoing-orders``) and completed loans
-  (``borrow-history``) with the same coins and term that no other ledger row
-  has claimed. Exactly one with the row's amounts: ``accepted`` with its
-  order id. None with these coins at all: ``not_executed``. Anything else
-  (several candidates, amounts that changed since): left ``unknown``.
+  (``borrow-history``) with the same coins, term and amounts. Exactly one
+  that no other ledger row of this network claims, within the row's time
+  window: ``accepted`` with its order id. None with these amounts, and no
+  unclaimed loan of these coins whose amounts may have changed since:
+  ``not_executed``. Anything else (several candidates, a match claimed by
+  another row or outside the window): left ``unknown``, with the reason.
 * a repayment or collateral adjustment: the loan's repayment or adjustment
-  history, matched on amount (and direction) within the row's time window.
+  history, matched on amount (and direction) the same way.
+
+Exchange times are read on the local clock through the measured clock
+offset, since the ledger's times are local.
 
 Decisions are written to the ledger; undecided rows are listed with a reason.
 """
@@ -119,74 +124,97 @@ def _loan_candidates(client: LoanClient) -> list[dict[str, Any]]:
     return found
 
 
-def _in_window(row: LedgerRow, at_ms: int | None, slack_ms: int = 0) -> bool:
+def _in_window(row: LedgerRow, at_ms: int | None, offset_ms: float) -> bool:
+    """Whether an exchange time (``at_ms``, exchange clock) falls in the row's window."""
     if at_ms is None:
         return True
-    return (
-        row.submitted_at_ms - WINDOW_BEFORE_MS - slack_ms
-        <= at_ms
-        <= row.updated_at_ms + WINDOW_AFTER_MS + slack_ms
+    local = at_ms - offset_ms  # the exchange's clock, read on ours
+    return row.submitted_at_ms - WINDOW_BEFORE_MS <= local <= row.updated_at_ms + WINDOW_AFTER_MS
+
+
+def _pick(
+    row: LedgerRow,
+    exact: list[tuple[str, int | None]],
+    claimed: dict[str, int],
+    offset_ms: float,
+    what: str,
+) -> tuple[str, str | None, str] | None:
+    """Decide from the exchange records that match the row exactly: ``(id, time)`` pairs.
+
+    ``None`` when there is no exact match at all (the caller decides then).
+    """
+    if not exact:
+        return None
+    free = [
+        (i, t) for i, t in exact if i not in claimed and _in_window(row, t, offset_ms)
+    ]
+    if len(free) == 1:
+        return "accepted", free[0][0], f"exactly one unclaimed {what} matches"
+    if len(free) > 1:
+        ids = ", ".join(i for i, _ in free)
+        return "unknown", None, f"several unclaimed {what}s match ({ids}): check them by hand"
+    taken = [f"{i} (ledger row {claimed[i]})" for i, _ in exact if i in claimed]
+    if taken:
+        return "unknown", None, (
+            f"a matching {what} exists but another ledger row claims it: "
+            f"{', '.join(taken)}; check by hand"
+        )
+    return "unknown", None, (
+        f"a matching {what} exists outside this row's time window "
+        f"({', '.join(i for i, _ in exact)}): check by hand"
     )
 
 
 def _decide_borrow(
-    row: LedgerRow, candidates: list[dict[str, Any]], claimed: set[str]
+    row: LedgerRow, candidates: list[dict[str, Any]], claimed: dict[str, int], offset_ms: float
 ) -> tuple[str, str | None, str]:
     same_coins = [
         c for c in candidates
-        if c["order_id"] not in claimed
-        and c["loan_currency"] == row.loan_currency
+        if c["loan_currency"] == row.loan_currency
         and c["collateral_currency"] == row.collateral_currency
         and c["term"] == (row.term or "flexible")
-        and _in_window(row, c["borrowed_at"])
     ]
-    if not same_coins:
-        return "not_executed", None, (
-            f"no unclaimed {row.loan_currency}/{row.collateral_currency} "
-            f"{row.term or 'flexible'} loan exists on the exchange"
-        )
-    matching = [
-        c for c in same_coins
+    exact = [
+        (c["order_id"], c["borrowed_at"]) for c in same_coins
         if (row.loan_amount is None or c["loan_amount"] == row.loan_amount)
         and (row.collateral_amount is None or c["collateral_amount"] == row.collateral_amount)
     ]
-    if len(matching) == 1:
-        return "accepted", matching[0]["order_id"], "one unclaimed loan matches coins and amounts"
-    if not matching:
+    decided = _pick(row, exact, claimed, offset_ms, "loan")
+    if decided is not None:
+        return decided
+    changed = [
+        c["order_id"] for c in same_coins
+        if c["order_id"] not in claimed and _in_window(row, c["borrowed_at"], offset_ms)
+    ]
+    if changed:
         return "unknown", None, (
-            f"{len(same_coins)} unclaimed loan(s) with these coins, none with these amounts "
-            "(repaid or adjusted since?): check them by hand"
+            f"unclaimed {row.loan_currency}/{row.collateral_currency} loan(s) "
+            f"{', '.join(changed)} differ in amount (repaid or adjusted since?): check by hand"
         )
-    ids = ", ".join(c["order_id"] for c in matching)
-    return "unknown", None, f"several unclaimed loans match ({ids}): check them by hand"
+    return "not_executed", None, (
+        f"no {row.loan_currency}/{row.collateral_currency} {row.term or 'flexible'} loan "
+        "with these amounts exists on the exchange, open or completed"
+    )
 
 
 def _decide_history(
-    row: LedgerRow, items: list[dict[str, Any]], claimed: set[str]
+    row: LedgerRow, items: list[dict[str, Any]], claimed: dict[str, int], offset_ms: float
 ) -> tuple[str, str | None, str]:
     if row.action == "repay":
-        id_key, time_key = "repayId", "repayTime"
-        matching = [
-            i for i in items
+        exact = [
+            (str(i["repayId"]), int(i["repayTime"])) for i in items
             if Decimal(i["repayAmount"]) == row.loan_amount
         ]
     else:
-        id_key, time_key = "adjustId", "adjustTime"
         wire = 0 if row.term == "add" else 1
-        matching = [
-            i for i in items
+        exact = [
+            (str(i["adjustId"]), int(i["adjustTime"])) for i in items
             if Decimal(i["amount"]) == row.collateral_amount and int(i["direction"]) == wire
         ]
-    matching = [
-        i for i in matching
-        if str(i[id_key]) not in claimed and _in_window(row, int(i[time_key]))
-    ]
-    if len(matching) == 1:
-        reason = f"one matching {row.action} on loan {row.ref_id}"
-        return "accepted", str(matching[0][id_key]), reason
-    if not matching:
-        return "not_executed", None, f"loan {row.ref_id} shows no such {row.action}"
-    return "unknown", None, f"{len(matching)} matching {row.action}s on loan {row.ref_id}"
+    decided = _pick(row, exact, claimed, offset_ms, row.action)
+    if decided is not None:
+        return decided
+    return "not_executed", None, f"loan {row.ref_id} shows no such {row.action}"
 
 
 def reconcile(client: LoanClient, ledger: Ledger) -> Reconciliation:
@@ -202,7 +230,14 @@ def reconcile(client: LoanClient, ledger: Ledger) -> Reconciliation:
     ]
     if not rows:
         return result
-    claimed = {r.order_id for r in ledger.rows(status="accepted") if r.order_id}
+    claimed = {
+        r.order_id: r.id
+        for r in ledger.rows(status="accepted")
+        if r.order_id and r.network == client.network
+    }
+    offset_ms = client.clock_offset_ms
+    if offset_ms is None:
+        offset_ms = client.sync_clock()
     candidates: list[dict[str, Any]] | None = None
     histories: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for row in rows:
@@ -212,7 +247,7 @@ def reconcile(client: LoanClient, ledger: Ledger) -> Reconciliation:
             elif row.action == "borrow":
                 if candidates is None:
                     candidates = _loan_candidates(client)
-                decision = _decide_borrow(row, candidates, claimed)
+                decision = _decide_borrow(row, candidates, claimed, offset_ms)
             elif row.action in ("repay", "adjust") and row.ref_id:
                 key = (row.action, row.ref_id)
                 if key not in histories:
@@ -221,7 +256,7 @@ def reconcile(client: LoanClient, ledger: Ledger) -> Reconciliation:
                         else client.adjustment_history
                     )
                     histories[key] = fetch(orderId=row.ref_id)
-                decision = _decide_history(row, histories[key], claimed)
+                decision = _decide_history(row, histories[key], claimed, offset_ms)
             else:
                 decision = ("unknown", None, f"cannot reconcile action {row.action!r}")
         except LoanWidgetsError as error:
@@ -236,7 +271,7 @@ def reconcile(client: LoanClient, ledger: Ledger) -> Reconciliation:
                 http_status=row.http_status,
             )
             if order_id:
-                claimed.add(order_id)
+                claimed[order_id] = row.id
         result.decisions.append(Decision(row.id, row.action, status, order_id, reason))
     return result
 

@@ -157,6 +157,39 @@ class TestReconcile:
         assert "several" in outcome.decisions[0].reason
         assert "row" in repr(outcome)
 
+    def test_exchange_clock_ahead(self, client: LoanClient, exchange, ledger, loan: str) -> None:
+        """Exchange times are read through the clock offset: 3 h ahead still matches."""
+        exchange.advance(3 * 3_600_000)
+        client.sync_clock()
+        exchange.faults.inject(REPAY, "drop")
+        with pytest.raises(OutcomeUnknown):
+            client.repay(loan, "100")
+        exchange.faults.inject(BORROW, "drop")
+        with pytest.raises(OutcomeUnknown):
+            client.borrow("USDT", "600", "BTC", term=7)
+        outcome = client.reconcile()
+        assert [d.status for d in outcome.decisions] == ["accepted", "accepted"]
+
+    def test_claimed_match_is_not_called_not_executed(
+        self, client: LoanClient, exchange, ledger
+    ) -> None:
+        """A match another row claims (an id reused by a restarted sandbox) stays unknown."""
+        from loan_widgets.orders import BorrowRequest
+        from loan_widgets.sandbox import Sandbox
+
+        reused = Sandbox(seed=0)._new_id()  # the id this exchange will hand out next
+        old = ledger.record_borrow(
+            BorrowRequest("USDT", "BTC", "550"), network="sandbox", source="api"
+        )
+        ledger.settle(old, "accepted", order_id=reused)
+        exchange.faults.inject(BORROW, "drop")
+        with pytest.raises(OutcomeUnknown) as info:
+            client.borrow("USDT", "550", "BTC")
+        assert reused in exchange.orders
+        [decision] = client.reconcile().decisions
+        assert decision.status == "unknown" and f"ledger row {old}" in decision.reason
+        assert ledger.get(info.value.ledger_id).status == "unknown"
+
     def test_nothing_to_do(self, client: LoanClient) -> None:
         """With no unknown rows, reconcile says so."""
         assert "Nothing to reconcile" in repr(client.reconcile())

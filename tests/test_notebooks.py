@@ -148,7 +148,9 @@ def _read(path: Path) -> nbformat.NotebookNode:
 
 def test_the_example_notebooks_exist() -> None:
     names = {p.name for p in NOTEBOOKS}
-    assert {"quickstart.ipynb", "widget.ipynb", "networks-and-keys.ipynb"} <= names
+    assert {
+        "quickstart.ipynb", "widget.ipynb", "networks-and-keys.ipynb", "lifecycle.ipynb"
+    } <= names
     assert SANITIZE.is_file()
 
 
