@@ -417,9 +417,11 @@ class LoanClient:
         status = raw.status
         try:
             envelope = json.loads(raw.body, parse_float=Decimal)
-            if not isinstance(envelope, dict) or "retCode" not in envelope:
+            if not isinstance(envelope, dict) or not _is_int(envelope.get("retCode")):
                 raise ValueError("not a Bybit envelope")
-        except ValueError:
+            if envelope["retCode"] == 0 and not isinstance(envelope.get("result"), dict):
+                raise ValueError("a success envelope without a result object")
+        except (ValueError, RecursionError):
             kind = _describe_body(raw.headers, raw.body)
             message = f"HTTP {status} from {info}: {kind}{_status_hint(status)}"
             if endpoint.writes and (status >= 500 or status == 200):
@@ -429,7 +431,7 @@ class LoanClient:
                     http_status=status,
                 ) from None
             raise BadResponse(message, request=info, http_status=status) from None
-        ret_code = int(envelope["retCode"])
+        ret_code = envelope["retCode"]
         if ret_code == 0 and status == 200:
             return envelope
         if ret_code == 0:
@@ -729,10 +731,21 @@ class LoanClient:
                 _suggest_new_api(error)
             raise
         latency = (time.perf_counter() - started) * 1e3
-        result = envelope.get("result") or {}
+        result = envelope["result"]
         exchange_id = next(
-            (str(result[k]) for k in ("orderId", "repayId", "adjustId") if k in result), None
+            (str(result[k]) for k in ("orderId", "repayId", "adjustId")
+             if result.get(k) not in (None, "")),
+            None,
         )
+        if exchange_id is None:  # success without an id: executed, but which order?
+            lost = OutcomeUnknown(
+                f"outcome unknown: HTTP 200 with retCode 0 but no id in the answer; the "
+                f"{endpoint.name} was probably executed",
+                request=RequestInfo(endpoint.method, self.base_url + endpoint.path, body),
+                http_status=200,
+            )
+            self._settle_failure(ledger, row, lost, latency)
+            raise lost
         ledger.settle(
             row,
             "accepted",
@@ -801,6 +814,10 @@ def ep_base(network: str) -> str | None:
     from .config import NETWORKS
 
     return NETWORKS[network]
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and abs(value) < 1 << 62
 
 
 def _first_tier(result: Mapping[str, Any]) -> list[dict[str, Any]]:

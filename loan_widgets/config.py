@@ -76,6 +76,11 @@ class Credentials:
 
             try:
                 private_key = load_private_key(private_key)
+            except TypeError:  # cryptography: "Password was not given but private key is encrypted"
+                raise CredentialsError(
+                    "the RSA private key is encrypted: give an unencrypted PEM (keep the file "
+                    "private, e.g. chmod 600) or decrypt it first"
+                ) from None
             except ValueError:
                 raise CredentialsError("the RSA private key could not be read as PEM") from None
         self.__private_key = private_key

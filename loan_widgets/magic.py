@@ -189,6 +189,12 @@ class BorrowMagics(Magics, Configurable):
         if not args.words and all(
             v is None for v in (args.collateral_amount, args.term, args.rate)
         ):
+            unused = [f for f, on in (("--dry-run", args.dry_run), ("--yes", args.yes),
+                                      ("--api", args.api is not None)) if on]
+            if unused:
+                raise UsageError(
+                    f"{' '.join(unused)} needs an order: LOAN_COIN [AMOUNT] COLLATERAL_COIN"
+                )
             return self._show_widget(args, None)
         api = (args.api or self.api).strip().lower()
         if api not in ("legacy", "new"):
@@ -340,7 +346,11 @@ class BorrowMagics(Magics, Configurable):
 
     def _parse(self, magic: Any, line: str) -> Any:
         _reject_duplicate_flags(line)
-        args = parse_argstring(magic, line)
+        magic.parser.allow_abbrev = False  # --ter must not silently mean --term
+        try:
+            args = parse_argstring(magic, line)
+        except UsageError as error:  # argparse echoes arguments verbatim: keep it one short line
+            raise UsageError(_shorten(str(error))) from None
         network = getattr(args, "network", None)
         if network is not None:
             if network.strip().lower() not in NETWORKS:
@@ -381,7 +391,10 @@ def _reject_duplicate_flags(line: str) -> None:
         raise UsageError(f"cannot parse the line: {error}") from None
     seen: set[str] = set()
     for word in words:
-        flag = _FLAGS.get(word.split("=", 1)[0])
+        name = word.split("=", 1)[0]
+        if len(name) > 2 and name[0] == "-" and name[1] != "-":
+            name = name[:2]  # -t7 is -t with its value attached
+        flag = _FLAGS.get(name)
         if flag is None:
             continue
         if flag in seen:
@@ -442,6 +455,12 @@ class MaxReduction:
 
 def _one_line(error: LoanWidgetsError) -> str:
     return " ".join(str(error).split())
+
+
+def _shorten(text: str, limit: int = 160) -> str:
+    """One printable line of at most ``limit`` characters."""
+    flat = " ".join(text.encode("unicode_escape").decode("ascii").replace("\\n", " ").split())
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
 
 
 def load_ipython_extension(ip: Any) -> None:

@@ -124,7 +124,8 @@ class HttpTransport:
             except (OSError, http.client.HTTPException) as error:
                 self._forget(key)
                 raise ConnectError(
-                    f"could not connect to {scheme}://{parts.netloc}: {_reason(error)}",
+                    f"could not connect to {scheme}://{parts.netloc}: {_reason(error)} "
+                    "(nothing was sent; safe to try again)",
                     request=info,
                 ) from None
             try:
