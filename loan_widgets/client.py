@@ -13,7 +13,9 @@ Resending rules (never borrow twice by accident):
   the exchange's answer proves it was not executed: 10002 (after re-syncing
   the clock) or 10006 (after the limit's reset time). A lost answer raises
   :class:`~loan_widgets.errors.OutcomeUnknown` and is recorded as
-  ``unknown``: check ``ongoing_orders()`` before borrowing again.
+  ``unknown``, and so is an answer that does not prove the order failed
+  (10000 server timeout, 10016 internal error): :meth:`LoanClient.reconcile`
+  settles those by reading the exchange.
 """
 
 from __future__ import annotations
@@ -70,6 +72,8 @@ __all__ = ["LoanClient", "PreparedRequest"]
 log = logging.getLogger(__name__)
 
 GET_ATTEMPTS = 3
+AMBIGUOUS_CODES = frozenset({10000, 10016})
+"""retCodes of a write that do not prove it was not executed (server timeout, internal error)."""
 CLOCK_MAX_AGE_S = 1800.0
 MAX_RATE_LIMIT_WAIT_S = 5.0
 
@@ -761,7 +765,21 @@ class LoanClient:
         self, ledger: Ledger, row: int, error: LoanWidgetsError, latency: float
     ) -> None:
         """Record why a submitted order did not produce an order id."""
-        if isinstance(error, ExchangeError):
+        if isinstance(error, ExchangeError) and error.ret_code in AMBIGUOUS_CODES:
+            ledger.settle(  # an internal error may come after the order was executed
+                row,
+                "unknown",
+                ret_code=error.ret_code,
+                ret_msg=error.ret_msg,
+                http_status=error.http_status,
+                latency_ms=latency,
+            )
+            error.ledger_id = row
+            error.message += (
+                f". Ledger row {row} is marked 'unknown': run loan_widgets.reconcile() "
+                "(or %borrow --reconcile) before trying again"
+            )
+        elif isinstance(error, ExchangeError):
             ledger.settle(
                 row,
                 "rejected",

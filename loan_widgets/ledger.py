@@ -91,6 +91,9 @@ _COLUMNS = (
 )
 
 
+_FRAME_COLUMNS = tuple(c for c in _COLUMNS if c not in ("updated_at_ms", "body"))
+
+
 def default_path() -> Path:
     """``$LOAN_WIDGETS_LEDGER``, else ``ledger.sqlite3`` in the user data directory."""
     configured = os.environ.get("LOAN_WIDGETS_LEDGER", "").strip()
@@ -139,6 +142,35 @@ def _now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
+SETUP_TIMEOUT_S = 30.0
+
+
+def _setup(conn: sqlite3.Connection) -> None:
+    """WAL mode and the schema, retried while another process creates the same file.
+
+    Switching a new file to WAL can fail at once with "database is locked"
+    while another connection writes it (SQLite does not wait there, to avoid a
+    deadlock), so the setup backs off and tries again, up to 30 s.
+    """
+    deadline = time.monotonic() + SETUP_TIMEOUT_S
+    delay = 0.005
+    while True:
+        try:
+            conn.execute("PRAGMA busy_timeout=30000")
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.executescript(_SCHEMA)
+            known = {row[1] for row in conn.execute("PRAGMA table_info(orders)")}
+            if "ref_id" not in known:  # ledgers written before repay/adjust were recorded
+                conn.execute("ALTER TABLE orders ADD COLUMN ref_id TEXT")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.2)
+
+
 class Ledger:
     """Append-only record of submissions in a SQLite file."""
 
@@ -157,13 +189,11 @@ class Ledger:
             conn = sqlite3.connect(
                 self.path, timeout=30.0, isolation_level=None, check_same_thread=False
             )
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("PRAGMA busy_timeout=30000")
-            conn.executescript(_SCHEMA)
-            known = {row[1] for row in conn.execute("PRAGMA table_info(orders)")}
-            if "ref_id" not in known:  # ledgers written before repay/adjust were recorded
-                conn.execute("ALTER TABLE orders ADD COLUMN ref_id TEXT")
+            try:
+                _setup(conn)
+            except BaseException:
+                conn.close()
+                raise
             self._conn, self._pid = conn, os.getpid()
         return self._conn
 
@@ -286,43 +316,46 @@ class Ledger:
         """
         import pandas as pd
 
-        sql = f"SELECT {', '.join(_COLUMNS)} FROM orders"
+        sql = f"SELECT {', '.join(_FRAME_COLUMNS)} FROM orders"
         if limit is not None:
             sql = f"SELECT * FROM ({sql} ORDER BY id DESC LIMIT {int(limit)}) "
         sql += " ORDER BY id"
         with self._lock:
             raw = self._connection().execute(sql).fetchall()
-        columns = list(zip(*raw, strict=True)) if raw else [()] * len(_COLUMNS)
-        data = dict(zip(_COLUMNS, columns, strict=True))
+        columns = list(zip(*raw, strict=True)) if raw else [()] * len(_FRAME_COLUMNS)
+        data = dict(zip(_FRAME_COLUMNS, columns, strict=True))
+        parsed: dict[str, Decimal] = {}  # amounts repeat: parse each text once
 
-        def decimals(values: tuple[Any, ...]) -> list[Decimal | None]:
-            return [None if v is None else Decimal(v) for v in values]
+        def decimals(values: tuple[Any, ...]) -> pd.Series:
+            out = [
+                None if v is None else parsed.get(v) or parsed.setdefault(v, Decimal(v))
+                for v in values
+            ]
+            return pd.Series(out, dtype="object", index=index)
 
-        frame = pd.DataFrame(
-            {
-                "submitted_at": pd.to_datetime(
-                    pd.Series(data["submitted_at_ms"], dtype="int64"), unit="ms", utc=True
-                ),
-                "network": pd.Series(data["network"], dtype="string"),
-                "source": pd.Series(data["source"], dtype="string"),
-                "api": pd.Series(data["api"], dtype="string"),
-                "action": pd.Series(data["action"], dtype="string"),
-                "loan_currency": pd.Series(data["loan_currency"], dtype="string"),
-                "loan_amount": pd.Series(decimals(data["loan_amount"]), dtype="object"),
-                "collateral_currency": pd.Series(data["collateral_currency"], dtype="string"),
-                "collateral_amount": pd.Series(decimals(data["collateral_amount"]), dtype="object"),
-                "term": pd.Series(data["term"], dtype="string"),
-                "ref_id": pd.Series(data["ref_id"], dtype="string"),
-                "status": pd.Series(data["status"], dtype="string"),
-                "order_id": pd.Series(data["order_id"], dtype="string"),
-                "ret_code": pd.Series(data["ret_code"], dtype="Int64"),
-                "ret_msg": pd.Series(data["ret_msg"], dtype="string"),
-                "http_status": pd.Series(data["http_status"], dtype="Int64"),
-                "latency_ms": pd.Series(data["latency_ms"], dtype="float64"),
-            }
-        )
-        frame.index = pd.Index(pd.Series(data["id"], dtype="int64"), name="id")
-        return frame
+        index = pd.Index(data["id"], dtype="int64", name="id")
+
+        def typed(name: str, dtype: str) -> pd.Series:
+            return pd.Series(pd.array(data[name], dtype=dtype), index=index, copy=False)
+
+        stamps = pd.to_datetime(pd.array(data["submitted_at_ms"], dtype="int64"), unit="ms")
+        columns_out = {
+            "submitted_at": pd.Series(stamps.tz_localize("UTC"), index=index),
+            **{c: typed(c, "string") for c in ("network", "source", "api", "action",
+                                                 "loan_currency")},
+            "loan_amount": decimals(data["loan_amount"]),
+            "collateral_currency": typed("collateral_currency", "string"),
+            "collateral_amount": decimals(data["collateral_amount"]),
+            **{c: typed(c, "string") for c in ("term", "ref_id", "status", "order_id")},
+            "ret_code": typed("ret_code", "Int64"),
+            "ret_msg": typed("ret_msg", "string"),
+            "http_status": typed("http_status", "Int64"),
+            "latency_ms": pd.Series(
+                [float("nan") if v is None else v for v in data["latency_ms"]],
+                dtype="float64", index=index,
+            ),
+        }
+        return pd.DataFrame(columns_out, index=index, copy=False)
 
     def close(self) -> None:
         """Close the connection (it reopens on next use)."""

@@ -161,13 +161,16 @@ class TestExchangeErrors:
             c.borrow("USDT", "550", "BTC")
         assert info.value.ret_code == 10003 and "testnet" in info.value.hint
 
-    @pytest.mark.parametrize("code", [10016, 177002])
-    def test_busy_is_not_resent(self, client: LoanClient, exchange, code: int) -> None:
-        """'Busy' answers are reported, not retried: one POST, no loan."""
+    @pytest.mark.parametrize(("code", "status"), [(10016, "unknown"), (177002, "rejected")])
+    def test_busy_is_not_resent(
+        self, client: LoanClient, exchange, ledger: Ledger, code: int, status: str
+    ) -> None:
+        """'Busy' and internal errors are reported, not retried; 10016 may hide an execution."""
         exchange.faults.inject(BORROW_PATH, "retcode", code=code)
         with pytest.raises(ExchangeError) as info:
             client.borrow("USDT", "550", "BTC")
         assert info.value.ret_code == code
+        assert ledger.get(info.value.ledger_id).status == status
         assert len(posts(exchange)) == 1 and not exchange.orders
 
 

@@ -1,0 +1,482 @@
+"""A planted HMAC secret and a planted RSA private key never show up in anything produced.
+
+Two credentials are planted: ``PLANTED_KEY`` with the HMAC secret ``PLANTED_SECRET``, and a
+freshly generated RSA key whose PEM file is given through ``BYBIT_API_PRIVATE_KEY_FILE``.
+Every entry point is then driven with each: the magics (borrow, repay, collateral, loans,
+dry runs, refusals, lost answers, reconcile, ``%config``), the widget (type, click, refusal,
+lost answer), reprs of client, credentials, results and errors, root logging at DEBUG, and a
+notebook executed in a real kernel and saved with its widget state.
+
+Every artefact is scanned for the secret, for slices of the PEM's base64 body, for the
+private exponent (decimal and hex) and for the two full API keys (only masked forms may
+appear). Each test also checks that the artefacts hold what the session produced (order ids,
+retCodes, widget state, log records, ledger rows), so an empty scan cannot pass.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+import traceback
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import ipywidgets
+import nbformat
+import pytest
+from conftest import PLANTED_KEY, PLANTED_SECRET
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from IPython.utils.capture import capture_output
+from nbclient import NotebookClient
+
+from loan_widgets import LoanClient, LoanWidgetsError
+from loan_widgets.config import mask
+from loan_widgets.ledger import default_ledger
+from loan_widgets.sandbox import Sandbox
+
+RSA_KEY = "PLANTEDRSAKEY0099"
+BORROW = "/v5/crypto-loan/borrow"
+
+
+# --------------------------------------------------------------------------- what to look for
+
+
+@dataclass(frozen=True)
+class PlantedRsa:
+    """A generated RSA key: its PEM texts and the substrings a leak would show."""
+
+    private_pem: bytes
+    public_pem: bytes
+    private_exponent: int
+    needles: dict[str, str]
+
+
+@pytest.fixture(scope="module")
+def planted_rsa() -> PlantedRsa:
+    """One RSA key for the module, with needles cut from its PEM body and its numbers."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    public = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    lines = pem.decode().strip().splitlines()[1:-1]  # the base64 body, 64 characters a line
+    body = "".join(lines)
+    needles = {f"PEM line {i} [10:50]": lines[i][10:50] for i in (1, len(lines) // 2, -2)}
+    needles |= {f"PEM body [{i}:{i + 40}]": body[i : i + 40] for i in (100, 700, 1400)}
+    d = key.private_numbers().d
+    needles["private exponent (decimal)"] = str(d)[:40]
+    needles["private exponent (hex)"] = f"{d:x}"[:40]
+    return PlantedRsa(pem, public, d, needles)
+
+
+@dataclass
+class Scan:
+    """Artefacts by kind, and the needles none of them may contain."""
+
+    needles: dict[str, str]
+    artefacts: dict[str, list[bytes]] = field(default_factory=dict)
+
+    def add(self, kind: str, data: Any) -> None:
+        """Keep ``data`` (text, bytes or anything with a repr) as an artefact of ``kind``."""
+        if isinstance(data, bytes):
+            raw = data
+        elif isinstance(data, str):
+            raw = data.encode("utf-8", "surrogateescape")
+        else:
+            raw = json.dumps(data, default=repr).encode()
+        self.artefacts.setdefault(kind, []).append(raw)
+
+    def add_error(self, kind: str, error: BaseException) -> None:
+        """An exception as a user or a log would see it: str, repr, attributes, traceback."""
+        self.add(kind, str(error))
+        self.add(kind, repr(error))
+        self.add(kind, {k: repr(v) for k, v in vars(error).items()})
+        self.add(kind, "".join(traceback.format_exception(error)))
+
+    def text(self, kind: str | None = None) -> str:
+        """Every artefact (of ``kind``) as one text, for the checks that the scan saw output."""
+        kinds = [kind] if kind else list(self.artefacts)
+        return "\n".join(b.decode("utf-8", "replace") for k in kinds for b in self.artefacts[k])
+
+    def leaks(self) -> list[str]:
+        """``needle in kind`` for every needle found in any artefact."""
+        found = []
+        for kind, items in self.artefacts.items():
+            for name, needle in self.needles.items():
+                if any(needle.encode() in item for item in items):
+                    found.append(f"{name} in {kind}")
+        return found
+
+    def assert_clean(self, kinds: set[str]) -> None:
+        """Every expected kind was collected and is non-empty; no needle anywhere."""
+        assert kinds <= set(self.artefacts), kinds - set(self.artefacts)
+        for kind in kinds:
+            assert sum(len(item) for item in self.artefacts[kind]) > 0, f"{kind} is empty"
+        assert self.leaks() == []
+
+
+def needles_for(rsa_key: PlantedRsa) -> dict[str, str]:
+    """The secret, the private key's substrings and the two full API keys."""
+    return {
+        "HMAC secret": PLANTED_SECRET,
+        "HMAC API key (unmasked)": PLANTED_KEY,
+        "RSA API key (unmasked)": RSA_KEY,
+        **rsa_key.needles,
+    }
+
+
+def ledger_bytes(path: Path) -> bytes:
+    """The ledger file with its -wal and -shm companions, as bytes."""
+    return b"".join(p.read_bytes() for p in sorted(path.parent.glob(path.name + "*")))
+
+
+# --------------------------------------------------------------------------- in this process
+
+
+MAGIC_CELLS = [
+    "r = %borrow USDT 550 BTC",
+    "r",
+    "%borrow USDT 550 BTC --dry-run",
+    "%repay {r.order_id} 10",
+    "%repay {r.order_id} 10 --dry-run",
+    "%collateral add {r.order_id} 0.001",
+    "%collateral add {r.order_id} 0.001 --dry-run",
+    "%collateral reduce {r.order_id}",
+    "%loans",
+    "%loans --history repayments",
+    "%borrow USDT 5 BTC",
+    "%borrow USDT 0 BTC",
+    "%borrow USDT 550 BTC --bogus",
+    "%repay {r.order_id} 1000000",
+    "%config BorrowMagics",
+    "%config",
+    "%borrow --widget USDT 600 BTC",
+    "%repay {r.order_id} --all",
+    "%loans --history",
+]
+
+
+def run_cell(ip: Any, scan: Scan, cell: str) -> Any:
+    """Run one cell; keep what it printed, displayed, returned (every format) and raised."""
+    with capture_output() as captured:
+        result = ip.run_cell(cell, store_history=False)
+    scan.add("magic output", captured.stdout + captured.stderr)
+    for output in captured.outputs:
+        scan.add("magic output", output.data)
+    if result.result is not None:
+        every_repr(scan, result.result)
+    if result.error_in_exec is not None:
+        scan.add_error("exception texts", result.error_in_exec)
+    return result
+
+
+def every_repr(scan: Scan, obj: Any) -> None:
+    """Every rich representation a notebook front end could ask ``obj`` for."""
+    from IPython.lib.pretty import pretty
+
+    scan.add("reprs", repr(obj))
+    scan.add("reprs", str(obj))
+    scan.add("reprs", pretty(obj))
+    for method in ("_repr_html_", "_repr_markdown_", "_repr_latex_", "_repr_json_",
+                   "_repr_mimebundle_"):
+        if hasattr(obj, method):
+            scan.add("reprs", getattr(obj, method)())
+
+
+def magic_session(ip: Any, exchange: Sandbox, scan: Scan) -> None:
+    """Every magic, including refusals, a lost answer and its reconciliation."""
+    for cell in MAGIC_CELLS:
+        run_cell(ip, scan, cell)
+    exchange.faults.inject(BORROW, "drop")
+    run_cell(ip, scan, "%borrow USDT 555 BTC")  # outcome unknown
+    run_cell(ip, scan, "%borrow --reconcile")
+    ip.run_line_magic("xmode", "Verbose")  # tracebacks with local variables
+    try:
+        run_cell(ip, scan, "import loan_widgets as lw\nlw.LoanClient().borrow('USDT', '5', 'BTC')")
+    finally:
+        ip.run_line_magic("xmode", "Context")
+
+
+def widget_session(exchange: Sandbox, scan: Scan) -> Any:
+    """Type, click: accepted, refused locally, refused by the exchange, lost."""
+    from loan_widgets.widget import BorrowWidget
+
+    w = BorrowWidget(client=LoanClient(network="testnet"))
+    w.rearm_after = 0
+    for value, fault in (
+        ("600", None),
+        ("5\x0050", None),
+        ("601", {"kind": "retcode", "code": 177002}),
+        ("602", {"kind": "drop"}),
+    ):
+        if fault:
+            exchange.faults.inject(BORROW, **fault)
+        w.loan_amount.value = value
+        w.borrow_button.click()
+        scan.add("widget", w.status)
+        scan.add("widget state", ipywidgets.Widget.get_manager_state())
+    for part in (w.status_html, w.badge, w.orders_html, w.preview, w.loan_hint):
+        scan.add("widget", part.value)
+    scan.add("widget", list(w.output.outputs))
+    scan.add("widget", repr(w))
+    return w
+
+
+def reprs(scan: Scan, ip: Any) -> None:
+    """The objects a user might print."""
+    client = LoanClient(network="testnet")
+    for obj in (client, client.credentials, client.settings, client.ledger, ip.user_ns["r"]):
+        every_repr(scan, obj)
+    magics = [m for m in ip.configurables if type(m).__name__ == "BorrowMagics"]
+    scan.add("reprs", repr(magics))
+    try:
+        LoanClient(network="testnet", api_key=client.credentials.api_key, api_secret=None)
+    except LoanWidgetsError as error:
+        scan.add_error("exception texts", error)
+
+
+@pytest.fixture
+def closes_new_widgets() -> Iterator[None]:
+    """Close every widget the test made (and only those) afterwards."""
+    from ipywidgets.widgets.widget import _instances
+
+    before = set(_instances)
+    yield
+    for model_id in set(_instances) - before:
+        widget = _instances.get(model_id)
+        if widget is not None:
+            widget.close()
+
+
+class TestScanner:
+    """The scan finds what it looks for, so a clean result means something."""
+
+    def test_finds_planted_leaks(self, planted_rsa) -> None:
+        """The PEM (as saved JSON or joined), its numbers, the secret and the keys: all found."""
+        scan = Scan(needles_for(planted_rsa))
+        pem = planted_rsa.private_pem.decode()
+        scan.add("notebook", json.dumps({"outputs": [pem]}))  # newlines become \\n
+        scan.add("joined", "".join(pem.strip().splitlines()[1:-1]))
+        scan.add("numbers", f"d={planted_rsa.private_exponent} ({planted_rsa.private_exponent:x})")
+        scan.add("log", f"signing with {PLANTED_SECRET} for {PLANTED_KEY}/{RSA_KEY}")
+        found = scan.leaks()
+        assert {f.split(" in ")[0] for f in found} == set(needles_for(planted_rsa))
+        assert {f.split(" in ")[1] for f in found} == {"notebook", "joined", "numbers", "log"}
+        with pytest.raises(AssertionError):
+            scan.assert_clean({"notebook"})
+
+
+@pytest.mark.usefixtures("closes_new_widgets")
+class TestPlantedCredentialsInProcess:
+    """Magics, widget, reprs, errors, root logging and the ledger, with both planted keys."""
+
+    def test_no_artefact_leaks(
+        self, ip, exchange: Sandbox, monkeypatch, caplog, tmp_path: Path, planted_rsa
+    ) -> None:
+        """The secret, the PEM and the full keys appear nowhere; the artefacts are not empty."""
+        caplog.set_level(logging.DEBUG)  # the root logger: every library's records
+        exchange.add_credentials(RSA_KEY, public_key_pem=planted_rsa.public_pem)
+        key_file = tmp_path / "planted-rsa.pem"
+        key_file.write_bytes(planted_rsa.private_pem)
+        scan = Scan(needles_for(planted_rsa))
+        ip.run_line_magic("config", 'BorrowMagics.network = "testnet"')
+        widgets_made = []
+        for env in (
+            {"BYBIT_API_KEY": PLANTED_KEY, "BYBIT_API_SECRET": PLANTED_SECRET},
+            {"BYBIT_API_KEY": RSA_KEY, "BYBIT_API_PRIVATE_KEY_FILE": str(key_file)},
+        ):
+            for name in ("BYBIT_API_SECRET", "BYBIT_API_PRIVATE_KEY_FILE"):
+                monkeypatch.delenv(name, raising=False)
+            for name, value in env.items():
+                monkeypatch.setenv(name, value)
+            magic_session(ip, exchange, scan)
+            widgets_made.append(widget_session(exchange, scan))
+            reprs(scan, ip)
+        for record in caplog.records:
+            scan.add("log records", logging.Formatter().format(record))
+            scan.add("log records", {k: repr(v) for k, v in vars(record).items()})
+        ledger = default_ledger()
+        scan.add("ledger file", ledger_bytes(ledger.path))
+        ledger.close()
+        scan.add("ledger file", ledger_bytes(ledger.path))
+
+        # The scan saw a real session: both keys signed accepted orders, in every entry point.
+        for key in (PLANTED_KEY, RSA_KEY):
+            assert any(
+                r.method == "POST" and r.headers.get("x-bapi-api-key") == key and r.ret_code == 0
+                for r in exchange.requests
+            ), f"no accepted POST signed by {mask(key)}"
+        order_ids = [r.order_id for r in ledger.rows() if r.status == "accepted"]
+        assert len(order_ids) >= 10
+        outputs = scan.text("magic output")
+        for expected in ("177009", "177010", "outcome unknown", "Dry run: nothing was sent",
+                         "unrecognized arguments", mask(PLANTED_KEY), mask(RSA_KEY),
+                         "BorrowMagics", order_ids[0]):
+            assert expected in outputs, expected
+        assert "Loan accepted" in scan.text("reprs")
+        assert "accepted: " in scan.text("widget") and "unknown: " in scan.text("widget")
+        assert "Accepted: order" in scan.text("widget state")
+        assert all(w.last_order_id in scan.text("widget state") for w in widgets_made)
+        assert "177009" in scan.text("exception texts")
+        assert len(caplog.records) > 20 and "loanCurrency" in scan.text("ledger file")
+        scan.assert_clean(
+            {"magic output", "reprs", "exception texts", "widget", "widget state",
+             "log records", "ledger file"}
+        )
+
+
+# --------------------------------------------------------------------------- a saved notebook
+
+
+def start_sandbox(*args: str) -> tuple[subprocess.Popen[str], str]:
+    """``python -m loan_widgets.sandbox --port 0 ARGS`` and its base URL."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "loan_widgets.sandbox", "--port", "0", *args],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline().strip()
+    assert line.startswith("BASE_URL=http://127.0.0.1:"), line
+    return proc, line.removeprefix("BASE_URL=")
+
+
+@dataclass
+class Sandboxes:
+    """Two sandbox processes: one knows the planted HMAC key, the other the planted RSA key."""
+
+    procs: list[subprocess.Popen[str]]
+    hmac_url: str
+    rsa_url: str
+
+    def stop(self) -> str:
+        """Stop both; their stderr, to be scanned too."""
+        logs = []
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.terminate()
+            logs.append(proc.communicate(timeout=10)[1])
+        return "\n".join(logs)
+
+
+@pytest.fixture
+def sandboxes(tmp_path: Path, planted_rsa) -> Iterator[Sandboxes]:
+    """The two sandbox processes, stopped after the test if it did not stop them."""
+    public = tmp_path / "planted-rsa.pub.pem"
+    public.write_bytes(planted_rsa.public_pem)
+    procs: list[subprocess.Popen[str]] = []
+    try:
+        hmac_proc, hmac_url = start_sandbox(
+            "--api-key", PLANTED_KEY, "--api-secret", PLANTED_SECRET
+        )
+        procs.append(hmac_proc)
+        rsa_proc, rsa_url = start_sandbox("--api-key", RSA_KEY, "--rsa-public-key", str(public))
+        procs.append(rsa_proc)
+        yield Sandboxes(procs, hmac_url, rsa_url)
+    finally:
+        Sandboxes(procs, "", "").stop()
+
+
+NOTEBOOK_CELLS = [
+    "%load_ext loan_widgets",
+    "r = %borrow USDT 550 BTC\nr",
+    "%borrow USDT 550 BTC --dry-run",
+    "%repay {r.order_id} 10",
+    "%collateral add {r.order_id} 0.001",
+    "%borrow USDT 5 BTC",
+    "%loans",
+    "%config BorrowMagics",
+    "%config",
+    "from loan_widgets import LoanClient\nclient = LoanClient()\nclient, client.credentials",
+    "client.borrow('USDT', '5', 'BTC')",
+    "%xmode Verbose\nclient.borrow('USDT', '6', 'BTC')",
+    "%xmode Context",
+    "from loan_widgets.widget import BorrowWidget\nw = BorrowWidget()\nw.rearm_after = 0\n"
+    "w.loan_amount.value = '600'\nw.borrow_button.click()\nw",
+    "w.loan_amount.value = '5\\x0050'\nw.borrow_button.click()\nw.status",
+    # Switch this kernel to the planted RSA key, as a user changing keys would.
+    "import os\nos.environ.pop('BYBIT_API_SECRET')\n"
+    "os.environ['BYBIT_API_KEY'] = os.environ['PLANTED_RSA_KEY']\n"
+    "os.environ['BYBIT_API_PRIVATE_KEY_FILE'] = os.environ['PLANTED_RSA_KEY_FILE']\n"
+    "get_ipython().run_line_magic('config', "
+    "f\"BorrowMagics.base_url = {os.environ['RSA_BASE_URL']!r}\")",
+    "r2 = %borrow USDT 550 BTC\nr2",
+    "%borrow USDT 550 BTC --dry-run",
+    "%repay {r2.order_id} 10",
+    "%borrow USDT 5 BTC",
+    "rsa_client = LoanClient(base_url=os.environ['RSA_BASE_URL'])\n"
+    "rsa_client, rsa_client.credentials",
+    "w2 = BorrowWidget(client=rsa_client)\nw2.rearm_after = 0\n"
+    "w2.loan_amount.value = '700'\nw2.borrow_button.click()\nw2",
+    "w.status, w2.status",
+]
+
+
+class TestSavedNotebook:
+    """A notebook run in a real kernel with both planted keys, saved with widget state."""
+
+    def test_saved_notebook_leaks_nothing(
+        self, tmp_path: Path, planted_rsa, sandboxes: Sandboxes
+    ) -> None:
+        """The .ipynb bytes, the kernel's ledger and the sandboxes' logs hold no needle."""
+        hmac_url, rsa_url = sandboxes.hmac_url, sandboxes.rsa_url
+        key_file = tmp_path / "planted-rsa.pem"
+        key_file.write_bytes(planted_rsa.private_pem)
+        ledger_path = tmp_path / "kernel-ledger.sqlite3"
+        env = {
+            **os.environ,
+            "LOAN_WIDGETS_NETWORK": "testnet",
+            "LOAN_WIDGETS_BASE_URL": hmac_url,
+            "LOAN_WIDGETS_LEDGER": str(ledger_path),
+            "BYBIT_API_KEY": PLANTED_KEY,
+            "BYBIT_API_SECRET": PLANTED_SECRET,
+            "PLANTED_RSA_KEY": RSA_KEY,
+            "PLANTED_RSA_KEY_FILE": str(key_file),
+            "RSA_BASE_URL": rsa_url,
+        }
+        nb = nbformat.v4.new_notebook()
+        nb.cells = [nbformat.v4.new_code_cell(source) for source in NOTEBOOK_CELLS]
+        NotebookClient(
+            nb,
+            timeout=60,
+            kernel_name="python3",
+            allow_errors=True,
+            store_widget_state=True,
+            resources={"metadata": {"path": str(tmp_path)}},
+        ).execute(env=env)
+        saved = tmp_path / "session.ipynb"
+        nbformat.write(nb, saved)
+        scan = Scan(needles_for(planted_rsa))
+        scan.add("saved notebook", saved.read_bytes())
+        scan.add("kernel ledger file", ledger_bytes(ledger_path))
+
+        state = nb.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
+        assert len(state) > 20
+        text = scan.text("saved notebook")
+        for expected in ("Loan accepted", "177009", "Dry run: nothing was sent",
+                         mask(PLANTED_KEY), mask(RSA_KEY), "ExchangeError", "BorrowMagics",
+                         "Accepted: order", "widget-view+json", "RepayResult", "AdjustResult"):
+            assert expected in text, expected
+        errors = [o for c in nb.cells for o in c.outputs if o.output_type == "error"]
+        assert {e.ename for e in errors} == {"ExchangeError"}  # the API's, with tracebacks
+        assert text.count("UsageError: Bybit retCode 177009") == 2  # the magics', one line
+        assert b"loanCurrency" in ledger_bytes(ledger_path)
+        for url, key in ((hmac_url, PLANTED_KEY), (rsa_url, RSA_KEY)):  # both keys borrowed
+            secret = PLANTED_SECRET if key == PLANTED_KEY else None
+            private = planted_rsa.private_pem if key == RSA_KEY else None
+            with LoanClient(
+                network="testnet", base_url=url, api_key=key, api_secret=secret,
+                private_key=private, ledger=default_ledger(),
+            ) as reader:
+                assert len(reader.ongoing_orders()) >= 2
+        scan.add("sandbox logs", sandboxes.stop() or " ")
+        scan.assert_clean({"saved notebook", "kernel ledger file", "sandbox logs"})
