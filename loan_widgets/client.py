@@ -608,19 +608,18 @@ class LoanClient:
             row,
         )
 
-    def repay_all(self, order_id: Any, *, source: str | None = None) -> ActionResult:
-        """Repay a loan in full: principal, interest and penalty interest as owed now."""
+    def amount_owed(self, order_id: Any) -> Decimal:
+        """What repays loan ``order_id`` in full now: principal, interest, penalty interest."""
         order_id = parse_order_id(order_id)
         loans = self.ongoing_orders(orderId=order_id)
         if not loans:
             raise ValidationError(f"loan {order_id} is not open on {self.network}")
-        loan = loans[0]
-        owed = sum(
-            (Decimal(loan[k] or "0") for k in
-             ("totalDebt", "residualInterest", "residualPenaltyInterest")),
-            Decimal(0),
-        )
-        return self.repay(order_id, owed, source=source)
+        owing = ("totalDebt", "residualInterest", "residualPenaltyInterest")
+        return sum((Decimal(loans[0][k] or "0") for k in owing), Decimal(0))
+
+    def repay_all(self, order_id: Any, *, source: str | None = None) -> ActionResult:
+        """Repay a loan in full: principal, interest and penalty interest as owed now."""
+        return self.repay(order_id, self.amount_owed(order_id), source=source)
 
     def adjust_collateral(
         self, order_id: Any, amount: Any, direction: str, *, source: str | None = None

@@ -241,20 +241,7 @@ class BorrowMagics(Magics, Configurable):
 
         def run() -> Any:
             client = self.client(args.network)
-            if args.all:
-                from .orders import parse_order_id
-
-                loans = client.ongoing_orders(orderId=parse_order_id(args.order_id))
-                if not loans:
-                    raise ValidationError(f"loan {args.order_id} is not open on {client.network}")
-                owed = sum(
-                    (Decimal(loans[0][k] or "0") for k in
-                     ("totalDebt", "residualInterest", "residualPenaltyInterest")),
-                    Decimal(0),
-                )
-                amount: Any = owed
-            else:
-                amount = args.amount
+            amount = client.amount_owed(args.order_id) if args.all else args.amount
             request = RepayRequest(args.order_id, amount)
             if args.dry_run:
                 return client.prepare(REPAY, body=request.to_body())
