@@ -251,3 +251,22 @@ class TestLifecycleMagics:
         outcome = ip.run_line_magic("borrow", "--reconcile")
         assert [d.status for d in outcome.decisions] == ["accepted"]
         assert default_ledger().rows()[-1].status == "accepted"
+
+
+class TestPagingAndLimits:
+    """List endpoints are followed page by page; the account limits are read."""
+
+    def test_iterators_follow_next_page_cursor(self, client: LoanClient, exchange) -> None:
+        """Five loans read two at a time take three pages, and every loan comes back once."""
+        ids = {client.borrow("USDT", "100", "BTC").order_id for _ in range(5)}
+        before = exchange.count("/v5/crypto-loan/ongoing-orders")
+        listed = client.ongoing_orders(limit=2)
+        assert {loan["orderId"] for loan in listed} == ids and len(listed) == 5
+        assert exchange.count("/v5/crypto-loan/ongoing-orders") - before == 3
+
+    def test_borrow_limits(self, client: LoanClient) -> None:
+        """The account's min/max loan and collateral for a pair, as Decimal-ready strings."""
+        limits = client.borrow_limits("USDT", "BTC")
+        assert limits["loanCurrency"] == "USDT" and limits["collateralCurrency"] == "BTC"
+        assert Decimal(limits["minLoanAmount"]) == Decimal("20")
+        assert Decimal(limits["maxCollateralAmount"]) > 0
