@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -53,17 +53,32 @@ def server(exchange: Sandbox) -> Iterator[SandboxServer]:
 
 
 @pytest.fixture
-def client(server: SandboxServer, ledger: Ledger) -> Iterator[LoanClient]:
+def sandbox_client(server: SandboxServer, ledger: Ledger) -> Iterator[Callable[..., LoanClient]]:
+    """Makes clients for the sandbox server with the demo key (2 s timeout unless given)."""
+    made: list[LoanClient] = []
+
+    def make(**settings: object) -> LoanClient:
+        options: dict[str, object] = {"network": "sandbox", "timeout": 2.0, **settings}
+        made.append(
+            LoanClient(
+                base_url=server.base_url,
+                api_key=DEMO_API_KEY,
+                api_secret=DEMO_API_SECRET,
+                ledger=ledger,
+                **options,  # type: ignore[arg-type]
+            )
+        )
+        return made[-1]
+
+    yield make
+    for made_client in made:
+        made_client.close()
+
+
+@pytest.fixture
+def client(sandbox_client: Callable[..., LoanClient]) -> LoanClient:
     """A client for the sandbox server with the demo key and a 2 s timeout."""
-    with LoanClient(
-        network="sandbox",
-        base_url=server.base_url,
-        api_key=DEMO_API_KEY,
-        api_secret=DEMO_API_SECRET,
-        timeout=2.0,
-        ledger=ledger,
-    ) as c:
-        yield c
+    return sandbox_client()
 
 
 def posts(exchange: Sandbox, path: str = "/v5/crypto-loan/borrow") -> list:

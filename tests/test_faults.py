@@ -309,25 +309,9 @@ def write_posts(exchange: Sandbox, path: str) -> list:
 
 
 @pytest.fixture
-def make_client(server: SandboxServer, ledger: Ledger) -> Iterator[Callable[[], LoanClient]]:
+def make_client(sandbox_client: Callable[..., LoanClient]) -> Callable[[], LoanClient]:
     """New clients for the test sandbox with the demo key and a short timeout."""
-    made: list[LoanClient] = []
-
-    def make() -> LoanClient:
-        made.append(
-            LoanClient(
-                base_url=server.base_url,
-                api_key=DEMO_API_KEY,
-                api_secret=DEMO_API_SECRET,
-                timeout=TIMEOUT,
-                ledger=ledger,
-            )
-        )
-        return made[-1]
-
-    yield make
-    for c in made:
-        c.close()
+    return lambda: sandbox_client(timeout=TIMEOUT)
 
 
 table = pytest.mark.parametrize("action", ACTIONS, ids=str)

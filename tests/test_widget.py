@@ -10,7 +10,7 @@ import json
 import statistics
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict
 from decimal import Decimal
 
@@ -23,7 +23,7 @@ from ipywidgets.embed import embed_data
 from loan_widgets.client import LoanClient
 from loan_widgets.ledger import Ledger
 from loan_widgets.orders import BorrowRequest
-from loan_widgets.sandbox import DEMO_API_KEY, DEMO_API_SECRET, Sandbox, SandboxServer
+from loan_widgets.sandbox import DEMO_API_KEY, Sandbox, SandboxServer
 from loan_widgets.widget import BorrowWidget, TermPicker
 
 BORROW_PATH = "/v5/crypto-loan/borrow"
@@ -37,17 +37,9 @@ def widget(client: LoanClient) -> BorrowWidget:
 
 
 @pytest.fixture
-def mainnet_client(server: SandboxServer, ledger: Ledger) -> Iterator[LoanClient]:
+def mainnet_client(sandbox_client: Callable[..., LoanClient]) -> LoanClient:
     """A client that believes it is on mainnet, pointed at the sandbox."""
-    with LoanClient(
-        network="mainnet",
-        base_url=server.base_url,
-        api_key=DEMO_API_KEY,
-        api_secret=DEMO_API_SECRET,
-        timeout=2.0,
-        ledger=ledger,
-    ) as c:
-        yield c
+    return sandbox_client(network="mainnet")
 
 
 def wait_until(predicate: Callable[[], object], timeout: float = 5.0) -> None:
