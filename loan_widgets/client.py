@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from . import endpoints as ep
-from .config import Credentials, Settings, mask
+from .config import NETWORKS, Credentials, Settings, mask
 from .endpoints import Endpoint
 from .errors import (
     AnswerLost,
@@ -182,7 +182,7 @@ class LoanClient:
         self._offset_ms: float | None = None
         self._synced_at = 0.0
         self._lock = threading.Lock()
-        self._base_url: str | None = self.settings.base_url or ep_base(self.settings.network)
+        self._base_url: str | None = self.settings.base_url or NETWORKS[self.settings.network]
 
     # -- configuration -------------------------------------------------------------------
 
@@ -824,13 +824,6 @@ def _suggest_new_api(error: ExchangeError | BadResponse) -> None:
             ". Bybit deprecated the legacy Borrow endpoint on 2025-11-17: borrow through the "
             "new loan API with --api new (or LoanClient.borrow(..., api='new'))"
         )
-
-
-def ep_base(network: str) -> str | None:
-    """The default host of a network (``None`` for the local sandbox)."""
-    from .config import NETWORKS
-
-    return NETWORKS[network]
 
 
 def _is_int(value: Any) -> bool:

@@ -11,6 +11,8 @@ from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from .orders import wire_decimal
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -65,10 +67,6 @@ _DECIMAL_FIELDS = {
 }
 
 
-def _decimal(value: Any) -> Decimal | None:
-    return None if value in (None, "") else Decimal(str(value))
-
-
 def _times(values: Iterable[Any]) -> pd.Series:
     import pandas as pd
 
@@ -87,7 +85,7 @@ def history_frame(kind: str, items: list[Mapping[str, Any]]) -> pd.DataFrame:
         if wire.endswith("Time"):
             data[column] = _times(values)
         elif wire in _DECIMAL_FIELDS:
-            data[column] = pd.Series([_decimal(v) for v in values], dtype="object")
+            data[column] = pd.Series([wire_decimal(v) for v in values], dtype="object")
         elif wire in ("status", "repayStatus", "direction"):
             data[column] = pd.Series(values, dtype="Int64")
         elif wire == "loanTerm":
@@ -110,12 +108,12 @@ def loans_frame(
     rows = []
     for item in items:
         level = levels.get(item["collateralCurrency"], {})
-        ltv = _decimal(item.get("currentLTV"))
-        margin = _decimal(level.get("marginCallLTV"))
-        liquidation = _decimal(level.get("liquidationLTV"))
-        principal = _decimal(item.get("totalDebt")) or Decimal(0)
-        interest = _decimal(item.get("residualInterest")) or Decimal(0)
-        penalty = _decimal(item.get("residualPenaltyInterest")) or Decimal(0)
+        ltv = wire_decimal(item.get("currentLTV"))
+        margin = wire_decimal(level.get("marginCallLTV"))
+        liquidation = wire_decimal(level.get("liquidationLTV"))
+        principal = wire_decimal(item.get("totalDebt")) or Decimal(0)
+        interest = wire_decimal(item.get("residualInterest")) or Decimal(0)
+        penalty = wire_decimal(item.get("residualPenaltyInterest")) or Decimal(0)
         flag = ""
         if ltv is not None and liquidation is not None and ltv >= liquidation:
             flag = "liquidation"
@@ -131,11 +129,11 @@ def loans_frame(
                 "interest": interest + penalty,
                 "debt": principal + interest + penalty,
                 "collateral_currency": item["collateralCurrency"],
-                "collateral_amount": _decimal(item.get("collateralAmount")),
+                "collateral_amount": wire_decimal(item.get("collateralAmount")),
                 "current_ltv": ltv,
                 "margin_call_ltv": margin,
                 "liquidation_ltv": liquidation,
-                "hourly_interest_rate": _decimal(item.get("hourlyInterestRate")),
+                "hourly_interest_rate": wire_decimal(item.get("hourlyInterestRate")),
                 "term": item.get("loanTerm") or "flexible",
                 "expires_at": item.get("expirationTime") or None,
                 "flag": flag,

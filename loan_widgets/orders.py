@@ -28,6 +28,7 @@ __all__ = [
     "parse_coin",
     "parse_order_id",
     "parse_term",
+    "wire_decimal",
 ]
 
 TERMS = ("flexible", "7", "14", "30", "90", "180")
@@ -89,6 +90,13 @@ def parse_amount(value: object, what: str = "amount") -> Decimal:
     if -exponent > MAX_DECIMAL_PLACES:
         raise ValidationError(f"{what} has more than {MAX_DECIMAL_PLACES} decimal places")
     return number
+
+
+def wire_decimal(value: object) -> Decimal | None:
+    """A Decimal from an exchange field (a JSON string or integer); ``None`` for ``""``/absent."""
+    if value is None or value == "":
+        return None
+    return Decimal(str(value))
 
 
 def _plain(number: Decimal) -> str:
@@ -354,7 +362,6 @@ class BorrowResult:
     ledger_id: int | None = None
     source: str = "api"
     api: str = "legacy"
-    extra: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     def __repr__(self) -> str:
         return (

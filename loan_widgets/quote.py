@@ -25,7 +25,7 @@ from decimal import ROUND_DOWN, ROUND_UP, Decimal
 from typing import TYPE_CHECKING, Any
 
 from .errors import LoanWidgetsError, ValidationError
-from .orders import TERMS, BorrowRequest, parse_amount
+from .orders import TERMS, BorrowRequest, parse_amount, wire_decimal
 
 if TYPE_CHECKING:
     from .client import LoanClient
@@ -50,13 +50,6 @@ _CENT = Decimal("0.01")
 # --------------------------------------------------------------------------- market data
 
 
-def _dec(value: Any) -> Decimal | None:
-    """A Decimal from a wire value; ``None`` for ``""``/missing."""
-    if value is None or value == "":
-        return None
-    return Decimal(str(value))
-
-
 def _step(places: int) -> Decimal:
     return _ONE.scaleb(-places)
 
@@ -78,14 +71,14 @@ class LoanCoinInfo:
     @classmethod
     def from_wire(cls, item: Mapping[str, Any]) -> LoanCoinInfo:
         """Parse one ``loanable-data`` list item."""
-        rates = {"flexible": _dec(item.get("flexibleHourlyInterestRate"))}
+        rates = {"flexible": wire_decimal(item.get("flexibleHourlyInterestRate"))}
         for term in TERMS[1:]:
-            rates[term] = _dec(item.get(f"hourlyInterestRate{term}D"))
+            rates[term] = wire_decimal(item.get(f"hourlyInterestRate{term}D"))
         return cls(
             currency=str(item["currency"]),
             accuracy=int(item.get("borrowingAccuracy", 8)),
-            min_amount=_dec(item.get("minBorrowingAmount")) or Decimal(0),
-            max_amount=_dec(item.get("maxBorrowingAmount")),
+            min_amount=wire_decimal(item.get("minBorrowingAmount")) or Decimal(0),
+            max_amount=wire_decimal(item.get("maxBorrowingAmount")),
             rates=rates,
         )
 
@@ -108,16 +101,16 @@ class CollateralCoinInfo:
     @classmethod
     def from_wire(cls, item: Mapping[str, Any]) -> CollateralCoinInfo:
         """Parse one ``collateral-data`` list item."""
-        initial = _dec(item.get("initialLTV"))
+        initial = wire_decimal(item.get("initialLTV"))
         if initial is None or initial <= 0:
             raise ValueError(f"collateral {item.get('currency')!r} has no initialLTV")
         return cls(
             currency=str(item["currency"]),
             accuracy=int(item.get("collateralAccuracy", 8)),
             initial_ltv=initial,
-            margin_call_ltv=_dec(item.get("marginCallLTV")),
-            liquidation_ltv=_dec(item.get("liquidationLTV")),
-            max_limit=_dec(item.get("maxLimit")),
+            margin_call_ltv=wire_decimal(item.get("marginCallLTV")),
+            liquidation_ltv=wire_decimal(item.get("liquidationLTV")),
+            max_limit=wire_decimal(item.get("maxLimit")),
         )
 
 
@@ -135,10 +128,10 @@ class Limits:
     def from_wire(cls, result: Mapping[str, Any], fetched_at: float) -> Limits:
         """Parse the endpoint's ``result``."""
         return cls(
-            min_loan=_dec(result.get("minLoanAmount")),
-            max_loan=_dec(result.get("maxLoanAmount")),
-            min_collateral=_dec(result.get("minCollateralAmount")),
-            max_collateral=_dec(result.get("maxCollateralAmount")),
+            min_loan=wire_decimal(result.get("minLoanAmount")),
+            max_loan=wire_decimal(result.get("maxLoanAmount")),
+            min_collateral=wire_decimal(result.get("minCollateralAmount")),
+            max_collateral=wire_decimal(result.get("maxCollateralAmount")),
             fetched_at=fetched_at,
         )
 

@@ -28,7 +28,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from .errors import LoanWidgetsError
-from .ledger import Ledger, LedgerRow
+from .ledger import Ledger, LedgerRow, _now_ms
 
 if TYPE_CHECKING:
     from .client import LoanClient
@@ -274,9 +274,3 @@ def reconcile(client: LoanClient, ledger: Ledger) -> Reconciliation:
                 claimed[order_id] = row.id
         result.decisions.append(Decision(row.id, row.action, status, order_id, reason))
     return result
-
-
-def _now_ms() -> int:
-    import time
-
-    return time.time_ns() // 1_000_000
