@@ -2,6 +2,7 @@
 #
 #   make lab     JupyterLab on notebooks/quickstart.ipynb, sandbox exchange, no keys
 #   make app     the widget notebook as a Voila app (sandbox unless NETWORK=testnet|mainnet)
+#   make check   the quick inner loop: ruff, pytest tests/ without browser and slow tests
 #   make test    ruff, pytest tests/ (browser tests included), nbval on notebooks/
 #   make bench   benchmarks/run.py against the sandbox
 #   make clean   caches and test artefacts;  make distclean  also the venv
@@ -28,10 +29,10 @@ TEST_ENV    := $(NO_KEYS) -u LOAN_WIDGETS_BASE_URL -u LOAN_WIDGETS_TIMEOUT \
 	LOAN_WIDGETS_NETWORK=sandbox LOAN_WIDGETS_SANDBOX_SEED=0 LOAN_WIDGETS_LEDGER=$(TEST_LEDGER)
 
 .DEFAULT_GOAL := help
-.PHONY: help venv lab app test lint bench clean distclean
+.PHONY: help venv lab app check test lint bench clean distclean
 
 help:
-	@echo "make lab | app | test | lint | bench | clean | distclean   (venv: $(VENV), PYTHON=$(PYTHON))"
+	@echo "make lab | app | check | test | lint | bench | clean | distclean   (venv: $(VENV), PYTHON=$(PYTHON))"
 
 # The venv is rebuilt (pip install -e) whenever pyproject.toml changes.
 $(STAMP): pyproject.toml
@@ -52,6 +53,10 @@ app: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+
+check: lint
+	rm -f $(TEST_LEDGER)
+	$(TEST_ENV) $(BIN)/python -m pytest -q -m "not browser and not slow" tests/
 
 test: lint
 	rm -f $(TEST_LEDGER)

@@ -7,13 +7,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from support import PLANTED_KEY, PLANTED_SECRET
 
 from loan_widgets.client import LoanClient
 from loan_widgets.ledger import Ledger
 from loan_widgets.sandbox import DEMO_API_KEY, DEMO_API_SECRET, Sandbox, SandboxServer
-
-PLANTED_SECRET = "PLANTED-SECRET-7f3a9c1e5b2d4680"
-PLANTED_KEY = "PLANTEDKEY0042"
 
 
 @pytest.fixture(autouse=True)
@@ -79,11 +77,6 @@ def sandbox_client(server: SandboxServer, ledger: Ledger) -> Iterator[Callable[.
 def client(sandbox_client: Callable[..., LoanClient]) -> LoanClient:
     """A client for the sandbox server with the demo key and a 2 s timeout."""
     return sandbox_client()
-
-
-def posts(exchange: Sandbox, path: str = "/v5/crypto-loan/borrow") -> list:
-    """The POSTs to ``path`` the exchange received."""
-    return [r for r in exchange.requests if r.method == "POST" and r.path == path]
 
 
 @pytest.fixture

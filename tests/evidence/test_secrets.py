@@ -6,9 +6,9 @@ import logging
 from pathlib import Path
 
 import pytest
-from conftest import PLANTED_KEY, PLANTED_SECRET
 from IPython.core.error import UsageError
 from IPython.utils.capture import capture_output
+from support import PLANTED_KEY, PLANTED_SECRET
 
 from loan_widgets import LoanClient
 from loan_widgets.ledger import default_ledger

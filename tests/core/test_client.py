@@ -8,7 +8,7 @@ import socket
 from decimal import Decimal
 
 import pytest
-from conftest import PLANTED_KEY, PLANTED_SECRET, posts
+from support import PLANTED_KEY, PLANTED_SECRET, posts
 
 from loan_widgets import (
     BadResponse,

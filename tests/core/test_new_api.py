@@ -6,8 +6,8 @@ import json
 from decimal import Decimal
 
 import pytest
-from conftest import posts
 from IPython.core.error import UsageError
+from support import posts
 
 from loan_widgets import ExchangeError, LoanClient, ValidationError
 from loan_widgets.ledger import Ledger, default_ledger

@@ -19,10 +19,11 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from support import SCRIPTS
 
 from loan_widgets.ledger import Ledger
 
-WRITER = Path(__file__).parent / "scripts" / "ledger_writer.py"
+WRITER = SCRIPTS / "ledger_writer.py"
 
 
 def run_and_kill(path: Path, after_lines: int, delay: float = 0.0) -> list[tuple[str, int]]:

@@ -16,9 +16,9 @@ from decimal import Decimal
 
 import ipywidgets
 import pytest
-from conftest import PLANTED_KEY, PLANTED_SECRET, posts
 from IPython.utils.capture import capture_output
 from ipywidgets.embed import embed_data
+from support import PLANTED_KEY, PLANTED_SECRET, posts
 
 from loan_widgets.client import LoanClient
 from loan_widgets.ledger import Ledger

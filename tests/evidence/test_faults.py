@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import PLANTED_KEY, PLANTED_SECRET
 from IPython.core.error import UsageError
+from support import PLANTED_KEY, PLANTED_SECRET, SCRIPTS
 
 from loan_widgets import (
     BadResponse,
@@ -45,7 +45,6 @@ from loan_widgets.sandbox import DEMO_API_KEY, DEMO_API_SECRET, Sandbox, Sandbox
 
 TIMEOUT = 0.5  # seconds the client under test waits for an answer
 SKEW_MS = 30_000
-SCRIPTS = Path(__file__).parent / "scripts"
 
 
 # --------------------------------------------------------------------------- the actions

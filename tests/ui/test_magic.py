@@ -5,8 +5,8 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from conftest import posts
 from IPython.core.error import UsageError
+from support import posts
 
 from loan_widgets import BorrowResult, PreparedRequest
 from loan_widgets.ledger import default_ledger

@@ -29,11 +29,11 @@ from typing import Any
 import ipywidgets
 import nbformat
 import pytest
-from conftest import PLANTED_KEY, PLANTED_SECRET
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from IPython.utils.capture import capture_output
 from nbclient import NotebookClient
+from support import PLANTED_KEY, PLANTED_SECRET
 
 from loan_widgets import LoanClient, LoanWidgetsError
 from loan_widgets.config import mask

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 
 import pytest
-from conftest import PLANTED_KEY, PLANTED_SECRET, posts
+from support import PLANTED_KEY, PLANTED_SECRET, posts
 
 pybit_trading = pytest.importorskip("pybit.unified_trading")
 pybit_exceptions = pytest.importorskip("pybit.exceptions")

@@ -19,12 +19,12 @@ import json
 import re
 from decimal import Decimal
 from functools import cache
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
+from support import FIXTURES
 
 from loan_widgets import ValidationError
 from loan_widgets.client import LoanClient
@@ -33,7 +33,7 @@ from loan_widgets.orders import AdjustRequest, BorrowRequest, RepayRequest
 from loan_widgets.sandbox import Sandbox
 from loan_widgets.signing import sign_headers
 
-VECTORS = json.loads((Path(__file__).parent / "fixtures" / "signing-vectors.json").read_text())
+VECTORS = json.loads((FIXTURES / "signing-vectors.json").read_text())
 RSA_VECTOR = VECTORS["rsa"][0]
 HMAC_KEY, HMAC_SECRET = "PROPKEY0001", "prop-secret-0001"
 RSA_KEY = "PROPRSAKEY01"

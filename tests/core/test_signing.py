@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from support import FIXTURES
 
 from loan_widgets.config import Credentials
 from loan_widgets.signing import (
@@ -17,7 +18,7 @@ from loan_widgets.signing import (
     verify_rsa,
 )
 
-VECTORS = json.loads((Path(__file__).parent / "fixtures" / "signing-vectors.json").read_text())
+VECTORS = json.loads((FIXTURES / "signing-vectors.json").read_text())
 HMAC = VECTORS["hmac"]
 RSA = VECTORS["rsa"]
 

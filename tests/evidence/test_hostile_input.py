@@ -14,10 +14,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import posts
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from IPython.core.error import UsageError
+from support import posts
 
 from loan_widgets import CredentialsError, LoanClient, PreparedRequest
 from loan_widgets.ledger import default_ledger

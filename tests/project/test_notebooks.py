@@ -26,7 +26,7 @@ import pytest
 
 from loan_widgets.sandbox import DEMO_API_KEY, DEMO_API_SECRET
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 NOTEBOOK_DIR = REPO / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
 SANITIZE = NOTEBOOK_DIR / "sanitize.cfg"
