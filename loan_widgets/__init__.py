@@ -14,13 +14,16 @@ from __future__ import annotations
 from typing import Any
 
 from .client import LoanClient, PreparedRequest
-from .config import Credentials, Settings
+from .config import Settings
+from .credentials import Credentials
 from .errors import (
+    AmbiguousAnswer,
     AnswerLost,
     BadResponse,
     ConfigurationError,
     ConnectError,
     CredentialsError,
+    DuplicateOrderError,
     ExchangeError,
     LoanWidgetsError,
     OutcomeUnknown,
@@ -37,6 +40,7 @@ __version__ = "0.1.0"
 __all__ = [
     "ActionResult",
     "AdjustRequest",
+    "AmbiguousAnswer",
     "AnswerLost",
     "BadResponse",
     "BorrowRequest",
@@ -46,6 +50,7 @@ __all__ = [
     "ConnectError",
     "Credentials",
     "CredentialsError",
+    "DuplicateOrderError",
     "ExchangeError",
     "Ledger",
     "LoanClient",

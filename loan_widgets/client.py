@@ -27,15 +27,18 @@ import threading
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from . import endpoints as ep
-from .config import NETWORKS, Credentials, Settings, mask
+from .clock import utc as _utc
+from .config import NETWORKS, Settings
+from .credentials import Credentials, mask
 from .endpoints import Endpoint
 from .errors import (
+    AMBIGUOUS_CODES,
     AnswerLost,
     BadResponse,
     ConnectError,
@@ -51,6 +54,7 @@ from .errors import (
     exchange_error,
 )
 from .ledger import Ledger, default_ledger
+from .numbers import compact_json
 from .orders import (
     ActionResult,
     AdjustRequest,
@@ -60,6 +64,7 @@ from .orders import (
     parse_order_id,
 )
 from .signing import sign_headers
+from .terms import parse_term
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -72,8 +77,6 @@ __all__ = ["LoanClient", "PreparedRequest"]
 log = logging.getLogger(__name__)
 
 GET_ATTEMPTS = 3
-AMBIGUOUS_CODES = frozenset({10000, 10016})
-"""retCodes of a write that do not prove it was not executed (server timeout, internal error)."""
 CLOCK_MAX_AGE_S = 1800.0
 MAX_RATE_LIMIT_WAIT_S = 5.0
 
@@ -128,14 +131,6 @@ def _text(value: Any) -> str:
     if isinstance(value, float):
         raise TypeError("floats are not sent: pass text or Decimal")
     return str(value)
-
-
-def _utc(ms: float) -> datetime:
-    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
-
-
-def _utc_now() -> datetime:
-    return _utc(time.time() * 1000)
 
 
 class LoanClient:
@@ -327,9 +322,8 @@ class LoanClient:
             payload = (
                 body
                 if body is not None
-                else json.dumps(
-                    {k: _text(v) if v is not None else None for k, v in (params or {}).items()},
-                    separators=(",", ":"),
+                else compact_json(
+                    {k: _text(v) if v is not None else None for k, v in (params or {}).items()}
                 )
             )
             return payload, self.base_url + endpoint.path
@@ -443,7 +437,11 @@ class LoanClient:
                 f"HTTP {status} from {info}{_status_hint(status)}", request=info, http_status=status
             )
         error = exchange_error(
-            ret_code, str(envelope.get("retMsg", "")), request=info, http_status=status
+            ret_code,
+            str(envelope.get("retMsg", "")),
+            request=info,
+            http_status=status,
+            write=endpoint.writes,
         )
         if isinstance(error, RateLimitError):
             reset = raw.headers.get("x-bapi-limit-reset-timestamp")
@@ -579,10 +577,12 @@ class LoanClient:
     def borrow_endpoint(request: BorrowRequest, api: str = "legacy") -> tuple[Endpoint, str]:
         """The endpoint and exact body a borrow goes out as, for ``api`` legacy or new."""
         if api == "legacy":
+            parse_term(request.term, "legacy")
             if request.annual_rate is not None:
                 raise ValidationError("an annual rate applies to the new loan API: add --api new")
             return ep.BORROW, request.to_body()
         if api == "new":
+            parse_term(request.term, "new")
             endpoint = ep.FLEXIBLE_BORROW if request.term == "flexible" else ep.FIXED_BORROW
             return endpoint, request.to_new_api_body()
         raise ValidationError(f"api {api!r} is not known: use legacy or new")

@@ -14,10 +14,20 @@
     ├── ExchangeError            Bybit answered with retCode != 0
     │   │                        (``.ret_code``, ``.ret_msg``, ``.hint``, ``.http_status``)
     │   ├── TimestampError       10002: timestamp outside recv_window
-    │   └── RateLimitError       10006: too many visits (``.reset_at_ms``)
-    └── OutcomeUnknown           a write was sent but its answer was lost
-                                 (timeout, dropped connection, 5xx): it may
-                                 or may not have been executed
+    │   ├── RateLimitError       10006: too many visits (``.reset_at_ms``)
+    │   └── AmbiguousAnswer      10000/10016 to a write: also an OutcomeUnknown
+    └── OutcomeUnknown           a write was sent and may or may not have been
+                                 executed (lost answer, timeout, interrupt,
+                                 gateway 5xx, 10000/10016): never resend it,
+                                 reconcile by reading the exchange
+
+``DuplicateOrderError`` (a ``ValidationError``) refuses a write identical to one
+whose outcome is not settled yet.
+
+Errors carry structured suggestions instead of UI text: ``.reconcile`` (read
+the exchange before doing anything else), ``.suggest_api`` (the loan API that
+would take this request) and ``.ledger_id`` (the row that recorded it). The
+magic and the widget turn them into their own words.
 
 The HTTP status and Bybit's ``retCode`` are kept apart: ``http_status`` is
 what the HTTP layer said, ``ret_code`` what the exchange said in its body.
@@ -28,13 +38,17 @@ headers, keys, secrets or signatures.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 __all__ = [
+    "AMBIGUOUS_CODES",
+    "AmbiguousAnswer",
     "AnswerLost",
     "BadResponse",
     "ConfigurationError",
     "ConnectError",
     "CredentialsError",
+    "DuplicateOrderError",
     "ExchangeError",
     "LoanWidgetsError",
     "OutcomeUnknown",
@@ -61,14 +75,37 @@ class RequestInfo:
 
 
 class LoanWidgetsError(Exception):
-    """Root of every error raised by ``loan_widgets``."""
+    """Root of every error raised by ``loan_widgets``.
+
+    Args:
+        message: one line for people.
+        request: what was (or would have been) sent, redacted.
+        http_status: the HTTP status of the answer, if one came.
+        ledger_id: the ledger row that recorded the order, if any.
+        suggest_api: ``"new"`` or ``"legacy"`` when the other loan API would take it.
+        reconcile: True when the exchange must be read (reconciled) before
+            anything is sent again.
+    """
 
     request: RequestInfo | None = None
 
-    def __init__(self, message: str, *, request: RequestInfo | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        request: RequestInfo | None = None,
+        http_status: int | None = None,
+        ledger_id: int | None = None,
+        suggest_api: str | None = None,
+        reconcile: bool = False,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.request = request
+        self.http_status = http_status
+        self.ledger_id = ledger_id
+        self.suggest_api = suggest_api
+        self.reconcile = reconcile
 
     def __str__(self) -> str:
         return self.message
@@ -89,16 +126,6 @@ class CredentialsError(ConfigurationError):
 class TransportError(LoanWidgetsError):
     """The HTTP exchange itself failed."""
 
-    def __init__(
-        self,
-        message: str,
-        *,
-        request: RequestInfo | None = None,
-        http_status: int | None = None,
-    ) -> None:
-        super().__init__(message, request=request)
-        self.http_status = http_status
-
 
 class ConnectError(TransportError):
     """No connection could be made, so nothing was sent."""
@@ -113,23 +140,28 @@ class BadResponse(TransportError):
 
 
 class OutcomeUnknown(LoanWidgetsError):
-    """A state-changing request was sent and its answer was lost.
+    """A state-changing request was sent and may or may not have been executed.
 
-    The exchange may or may not have executed it. It is never resent
-    automatically: read the exchange (``ongoing-orders``) to find out.
+    It is never resent automatically: read the exchange (reconcile) to find
+    out. ``reconcile`` is always True.
     """
 
-    def __init__(
-        self,
-        message: str,
-        *,
-        request: RequestInfo | None = None,
-        ledger_id: int | None = None,
-        http_status: int | None = None,
-    ) -> None:
-        super().__init__(message, request=request)
-        self.ledger_id = ledger_id
-        self.http_status = http_status
+    def __init__(self, message: str, **kwargs: Any) -> None:
+        kwargs["reconcile"] = True
+        super().__init__(message, **kwargs)
+
+
+class DuplicateOrderError(ValidationError):
+    """An identical write is still ``pending`` or ``unknown``: reconcile it first.
+
+    ``ledger_ids`` are the unsettled rows; sending anyway needs an explicit
+    ``force``. Nothing was sent.
+    """
+
+    def __init__(self, message: str, *, ledger_ids: tuple[int, ...] = (), **kwargs: Any) -> None:
+        kwargs.setdefault("reconcile", True)
+        super().__init__(message, **kwargs)
+        self.ledger_ids = ledger_ids
 
 
 _HINTS: dict[int, str] = {
@@ -184,23 +216,16 @@ class ExchangeError(LoanWidgetsError):
     """Bybit answered with a non-zero retCode."""
 
     def __init__(
-        self,
-        ret_code: int,
-        ret_msg: str,
-        *,
-        request: RequestInfo | None = None,
-        http_status: int | None = 200,
-        ledger_id: int | None = None,
+        self, ret_code: int, ret_msg: str, *, http_status: int | None = 200, **kwargs: Any
     ) -> None:
+        hint = hint_for(ret_code)
+        text = f"Bybit retCode {ret_code}: {ret_msg}"
+        if hint:
+            text += f" - {hint}"
+        super().__init__(text, http_status=http_status, **kwargs)
         self.ret_code = ret_code
         self.ret_msg = ret_msg
-        self.http_status = http_status
-        self.ledger_id = ledger_id
-        self.hint = hint_for(ret_code)
-        text = f"Bybit retCode {ret_code}: {ret_msg}"
-        if self.hint:
-            text += f" - {self.hint}"
-        super().__init__(text, request=request)
+        self.hint = hint
 
 
 class TimestampError(ExchangeError):
@@ -213,13 +238,29 @@ class RateLimitError(ExchangeError):
     reset_at_ms: int | None = None
 
 
+class AmbiguousAnswer(ExchangeError, OutcomeUnknown):
+    """10000 or 10016 in answer to a write: an internal error that does not prove
+    the order was not executed. Handled as an :class:`OutcomeUnknown`."""
+
+
+AMBIGUOUS_CODES = frozenset({10000, 10016})
+"""retCodes of a write that do not prove it was not executed (server timeout, internal error)."""
+
+
 def exchange_error(
     ret_code: int,
     ret_msg: str,
     *,
     request: RequestInfo | None = None,
     http_status: int | None = 200,
+    write: bool = False,
 ) -> ExchangeError:
-    """Build the most specific ``ExchangeError`` subclass for a retCode."""
+    """Build the most specific ``ExchangeError`` subclass for a retCode.
+
+    ``write`` marks an answer to a state-changing request: then 10000/10016
+    give an :class:`AmbiguousAnswer`.
+    """
+    if write and ret_code in AMBIGUOUS_CODES:
+        return AmbiguousAnswer(ret_code, ret_msg, request=request, http_status=http_status)
     cls = {10002: TimestampError, 10006: RateLimitError}.get(ret_code, ExchangeError)
     return cls(ret_code, ret_msg, request=request, http_status=http_status)

@@ -33,6 +33,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .clock import now_ms as _now_ms
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -136,10 +138,6 @@ def _row(values: tuple[Any, ...]) -> LedgerRow:
         if data[key] is not None:
             data[key] = Decimal(data[key])
     return LedgerRow(**data)
-
-
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 SETUP_TIMEOUT_S = 30.0

@@ -18,24 +18,22 @@ Every write goes through the client's one write path: a ledger row (api
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from . import endpoints as ep
+from .clock import utc_now as _utc_now
 from .errors import ValidationError
-from .orders import ActionResult, BorrowRequest, BorrowResult, _plain, parse_amount, parse_coin
+from .numbers import compact_json as _body
+from .numbers import plain as _plain
+from .orders import ActionResult, BorrowRequest, BorrowResult, parse_amount, parse_coin
 
 if TYPE_CHECKING:
     from .client import LoanClient
 
 __all__ = ["FixedRepayRequest", "FlexibleRepayRequest", "NewLoanApi", "PoolAdjustRequest"]
-
-
-def _body(params: Mapping[str, Any]) -> str:
-    return json.dumps(params, separators=(",", ":"))
 
 
 @dataclass(frozen=True)
@@ -309,8 +307,6 @@ class NewLoanApi:
         self, endpoint: ep.Endpoint, request: Any, action: str, id_key: str,
         source: str | None, **fields: Any,
     ) -> ActionResult:
-        from .client import _utc_now
-
         client = self._client
         envelope, row, latency, _ = client._submit(
             endpoint, request.to_body(), source=source or client.source, action=action,

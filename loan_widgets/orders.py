@@ -9,13 +9,15 @@ Bybit's own example, and that exact text is what gets signed and sent.
 from __future__ import annotations
 
 import html
-import json
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 
 from .errors import ValidationError
+from .numbers import compact_json, wire_decimal
+from .numbers import plain as _plain
+from .terms import TERMS, parse_term
 
 __all__ = [
     "TERMS",
@@ -31,7 +33,6 @@ __all__ = [
     "wire_decimal",
 ]
 
-TERMS = ("flexible", "7", "14", "30", "90", "180")
 MAX_INTEGER_DIGITS = 20
 MAX_DECIMAL_PLACES = 18
 
@@ -92,18 +93,6 @@ def parse_amount(value: object, what: str = "amount") -> Decimal:
     return number
 
 
-def wire_decimal(value: object) -> Decimal | None:
-    """A Decimal from an exchange field (a JSON string or integer); ``None`` for ``""``/absent."""
-    if value is None or value == "":
-        return None
-    return Decimal(str(value))
-
-
-def _plain(number: Decimal) -> str:
-    """Plain decimal notation, never an exponent."""
-    return format(number, "f")
-
-
 def parse_coin(value: object, what: str = "coin") -> str:
     """An upper-case coin code such as ``USDT``; lower case input is accepted."""
     if not isinstance(value, str) or not value.strip():
@@ -115,21 +104,6 @@ def parse_coin(value: object, what: str = "coin") -> str:
             f"{what} {_shown(value)} is not a coin code (2-12 letters or digits, e.g. USDT)"
         )
     return code
-
-
-def parse_term(value: object) -> str:
-    """``'flexible'`` or a fixed term in days: 7, 14, 30, 90 or 180."""
-    if value is None:
-        return "flexible"
-    text = str(value).strip().lower()
-    if isinstance(value, (bool, float)):
-        text = ""
-    text = text.removesuffix("d") if text[:-1].isdigit() else text
-    if text not in TERMS:
-        raise ValidationError(
-            f"term {_shown(value)} is not offered: use flexible, 7, 14, 30, 90 or 180 (days)"
-        )
-    return text
 
 
 def parse_order_id(value: object, what: str = "order id") -> str:
@@ -211,7 +185,7 @@ class BorrowRequest:
 
     def to_body(self) -> str:
         """The exact JSON body that is signed and sent (compact, nulls explicit)."""
-        return json.dumps(self.to_params(), separators=(",", ":"))
+        return compact_json(self.to_params())
 
     def to_new_api_body(self) -> str:
         """The body for Bybit's new loan API: flexible borrow, or fixed with a rate.
@@ -248,7 +222,7 @@ class BorrowRequest:
             }
         if collateral:
             params["collateralList"] = collateral
-        return json.dumps(params, separators=(",", ":"))
+        return compact_json(params)
 
     def describe(self) -> str:
         """One line for people: ``550 USDT against BTC, flexible``."""
@@ -278,9 +252,7 @@ class RepayRequest:
 
     def to_body(self) -> str:
         """The exact JSON body: ``{"orderId":"...","amount":"..."}``."""
-        return json.dumps(
-            {"orderId": self.order_id, "amount": _plain(self.amount)}, separators=(",", ":")
-        )
+        return compact_json({"orderId": self.order_id, "amount": _plain(self.amount)})
 
     def describe(self) -> str:
         """One line for people."""
@@ -306,9 +278,8 @@ class AdjustRequest:
     def to_body(self) -> str:
         """The exact JSON body; ``direction`` is ``"0"`` to add, ``"1"`` to reduce."""
         wire = "0" if self.direction == "add" else "1"
-        return json.dumps(
-            {"orderId": self.order_id, "amount": _plain(self.amount), "direction": wire},
-            separators=(",", ":"),
+        return compact_json(
+            {"orderId": self.order_id, "amount": _plain(self.amount), "direction": wire}
         )
 
     def describe(self) -> str:

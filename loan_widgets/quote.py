@@ -25,7 +25,12 @@ from decimal import ROUND_DOWN, ROUND_UP, Decimal
 from typing import TYPE_CHECKING, Any
 
 from .errors import LoanWidgetsError, ValidationError
-from .orders import TERMS, BorrowRequest, parse_amount, wire_decimal
+from .numbers import grouped as _grouped
+from .numbers import places as _places
+from .numbers import trim as _trim
+from .numbers import wire_decimal
+from .orders import BorrowRequest, parse_amount
+from .terms import TERMS
 
 if TYPE_CHECKING:
     from .client import LoanClient
@@ -205,34 +210,6 @@ class Quote:
     def annual_rate(self) -> Decimal | None:
         """Hourly rate × 24 × 365 (simple, not compounded)."""
         return None if self.hourly_rate is None else self.hourly_rate * HOURS_PER_YEAR
-
-
-def _plain(value: Decimal) -> str:
-    """Plain digits, no exponent, no trailing fractional zeros."""
-    text = format(value, "f")
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return text or "0"
-
-
-def _grouped(value: Decimal) -> str:
-    """Thousands separators, no exponent, no trailing fractional zeros."""
-    text = format(value, ",f")
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return text
-
-
-def _places(value: Decimal) -> int:
-    exponent = value.normalize().as_tuple().exponent
-    return -exponent if isinstance(exponent, int) and exponent < 0 else 0
-
-
-def _trim(value: Decimal) -> Decimal:
-    """Drop trailing fractional zeros (``1.500`` → ``1.5``) without going to an exponent."""
-    if _places(value) == 0:
-        return value.quantize(_ONE)
-    return value.normalize()
 
 
 def _amount(text: str, what: str) -> tuple[Decimal | None, str]:

@@ -27,8 +27,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from .clock import now_ms as _now_ms
 from .errors import LoanWidgetsError
-from .ledger import Ledger, LedgerRow, _now_ms
+from .ledger import Ledger, LedgerRow
 
 if TYPE_CHECKING:
     from .client import LoanClient

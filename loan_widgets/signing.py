@@ -15,13 +15,21 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-if TYPE_CHECKING:
-    from .config import Credentials
+
+class Signer(Protocol):
+    """What :func:`sign_headers` needs: the API key, and a signature over exact bytes."""
+
+    api_key: str
+
+    def sign(self, message: bytes) -> str:
+        """Sign ``message`` (HMAC-SHA256 hex or RSA base64)."""
+        ...
 
 __all__ = [
     "SIGN_TYPE",
+    "Signer",
     "hmac_signature",
     "load_private_key",
     "load_public_key",
@@ -98,7 +106,7 @@ def verify_rsa(public_key, message: bytes, signature: str) -> bool:
 
 
 def sign_headers(
-    credentials: Credentials, timestamp_ms: int, recv_window: int, payload: str
+    credentials: Signer, timestamp_ms: int, recv_window: int, payload: str
 ) -> dict[str, str]:
     """The ``X-BAPI-*`` headers for ``payload``, the exact body or query sent."""
     timestamp = str(timestamp_ms)

@@ -61,6 +61,9 @@ from .errors import (
     ValidationError,
 )
 from .ledger import LedgerRow
+from .numbers import grouped as _grouped
+from .numbers import trim as _trim
+from .numbers import trimmed as _plain
 from .orders import TERMS, BorrowRequest, BorrowResult
 from .quote import (
     _CENT,
@@ -71,9 +74,6 @@ from .quote import (
     LoanCoinInfo,
     MarketData,
     Quote,
-    _grouped,
-    _plain,
-    _trim,
     quote,
 )
 

@@ -88,7 +88,7 @@ from decimal import ROUND_DOWN, ROUND_HALF_UP, ROUND_UP, Context, Decimal, local
 from typing import Any
 from urllib.parse import parse_qsl
 
-from ..config import mask
+from ..credentials import mask
 from ..signing import load_public_key, verify_hmac, verify_rsa
 from . import market
 from .faults import Fault, Faults

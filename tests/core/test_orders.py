@@ -83,7 +83,7 @@ class TestRejected:
             ({"loan_amount": 550.0}, "not float"),
             ({"loan_amount": True}, "not bool"),
             ({"collateral_amount": "-0.1"}, "collateral amount"),
-            ({"loan_amount": "1", "term": "60"}, "term"),
+            ({"loan_amount": "1", "term": "45"}, "term"),
             ({"loan_amount": "1", "term": 7.0}, "term"),
         ],
     )
@@ -128,3 +128,20 @@ class TestDescribe:
             BorrowRequest("USDT", "BTC", collateral_amount="0.1", term=30).describe()
             == "USDT against 0.1 BTC, 30 days"
         )
+
+
+class TestTermsPerApi:
+    """Each loan API is checked against its own terms."""
+
+    def test_sixty_days_is_a_new_api_term_only(self) -> None:
+        """60 days goes out on the new API's fixed borrow and is refused for the legacy one."""
+        from loan_widgets.client import LoanClient
+        from loan_widgets.endpoints import FIXED_BORROW
+
+        request = BorrowRequest("USDT", "BTC", "100", term="60", annual_rate="0.05")
+        endpoint, body = LoanClient.borrow_endpoint(request, "new")
+        assert endpoint is FIXED_BORROW
+        assert '"term":"60"' in body
+        legacy = BorrowRequest("USDT", "BTC", "100", term="60")
+        with pytest.raises(ValidationError, match="term 60 is not offered"):
+            LoanClient.borrow_endpoint(legacy, "legacy")

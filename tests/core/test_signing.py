@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from support import FIXTURES
 
-from loan_widgets.config import Credentials
+from loan_widgets.credentials import Credentials
 from loan_widgets.signing import (
     load_private_key,
     load_public_key,

@@ -30,6 +30,7 @@ from IPython.core.error import UsageError
 from support import PLANTED_KEY, PLANTED_SECRET, SCRIPTS
 
 from loan_widgets import (
+    AmbiguousAnswer,
     BadResponse,
     BorrowResult,
     ConnectError,
@@ -252,7 +253,7 @@ FAULTS = [
         "rejected", 2, False,
     ),
     Fault(
-        "10016-internal", inject("retcode", code=10016), ExchangeError,
+        "10016-internal", inject("retcode", code=10016), AmbiguousAnswer,
         ("10016", "internal error", "reconcile"), "unknown", 1, False,
     ),
     Fault(

@@ -36,7 +36,7 @@ from nbclient import NotebookClient
 from support import PLANTED_KEY, PLANTED_SECRET
 
 from loan_widgets import LoanClient, LoanWidgetsError
-from loan_widgets.config import mask
+from loan_widgets.credentials import mask
 from loan_widgets.ledger import default_ledger
 from loan_widgets.sandbox import Sandbox
 
