@@ -36,6 +36,7 @@ from . import endpoints as ep
 from .clock import utc as _utc
 from .config import NETWORKS, Settings
 from .credentials import Credentials, mask
+from .credentials import resolve as resolve_credentials
 from .endpoints import Endpoint
 from .errors import (
     AMBIGUOUS_CODES,
@@ -212,7 +213,7 @@ class LoanClient:
             from .sandbox import DEMO_API_KEY, DEMO_API_SECRET
 
             return Credentials(DEMO_API_KEY, DEMO_API_SECRET)
-        found = Credentials.from_env()
+        found = resolve_credentials(self.network)
         if found is None:
             raise CredentialsError(
                 f"no API credentials for {self.network}: set BYBIT_API_KEY and BYBIT_API_SECRET "

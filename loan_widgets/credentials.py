@@ -15,7 +15,7 @@ from pathlib import Path
 from . import signing
 from .errors import CredentialsError
 
-__all__ = ["ENV_VARS", "Credentials", "mask"]
+__all__ = ["ENV_VARS", "Credentials", "mask", "resolve"]
 
 ENV_VARS = "BYBIT_API_KEY + BYBIT_API_SECRET, or BYBIT_API_KEY + BYBIT_API_PRIVATE_KEY_FILE"
 
@@ -107,3 +107,19 @@ class Credentials:
 
     def __reduce__(self):  # pickling would write the secret out
         raise TypeError("Credentials cannot be pickled")
+
+
+def resolve(
+    network: str,
+    *,
+    profile: str | None = None,
+    environ: dict[str, str] | None = None,
+) -> Credentials | None:
+    """The credentials for ``network`` from where they are kept, or ``None`` if none are.
+
+    Looked up in the environment (``BYBIT_API_KEY`` with ``BYBIT_API_SECRET`` or
+    ``BYBIT_API_PRIVATE_KEY_FILE``). ``profile`` names a stored profile.
+    """
+    if profile is not None:
+        raise CredentialsError(f"no credentials profile named {profile!r}")
+    return Credentials.from_env(environ)
