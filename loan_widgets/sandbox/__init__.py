@@ -69,9 +69,12 @@ from __future__ import annotations
 
 import os
 import threading
+from typing import Any
 
-from .exchange import Reply, RequestRecord, RiskEvent, Sandbox
+from .account import Sandbox
 from .faults import Faults
+from .gateway import Reply, RequestLog, RequestRecord
+from .legacy import LEGACY_BORROW_DEPRECATED, RiskEvent
 from .market import DEMO_API_KEY, DEMO_API_SECRET
 from .new_api import NewApiBook
 from .server import SandboxServer
@@ -79,9 +82,11 @@ from .server import SandboxServer
 __all__ = [
     "DEMO_API_KEY",
     "DEMO_API_SECRET",
+    "LEGACY_BORROW_DEPRECATED",
     "Faults",
     "NewApiBook",
     "Reply",
+    "RequestLog",
     "RequestRecord",
     "RiskEvent",
     "Sandbox",
@@ -89,27 +94,37 @@ __all__ = [
     "default_server",
 ]
 
-_default: SandboxServer | None = None
+SEED_ENV = "LOAN_WIDGETS_SANDBOX_SEED"
+_default: Any = None
 _default_lock = threading.Lock()
 
 
-def default_server() -> SandboxServer:
-    """The process-wide sandbox server, started on the first call (thread-safe).
+def default_server() -> Any:
+    """The sandbox behind ``network="sandbox"``: ``.base_url``, ``.identity``, ``.sandbox``.
 
-    Its seed comes from ``LOAN_WIDGETS_SANDBOX_SEED`` (default 0); the demo
-    credentials are registered.
+    With ``LOAN_WIDGETS_SANDBOX_SEED`` set (tests, nbval), a private in-process
+    :class:`SandboxServer` seeded with it, started on the first call. Otherwise the
+    user's own sandbox process, shared by every kernel and process of the user and
+    kept on disk (:mod:`loan_widgets.sandbox.home`), started on first use.
     """
     global _default
     with _default_lock:
-        if _default is None or not _default.running:
-            text = os.environ.get("LOAN_WIDGETS_SANDBOX_SEED", "").strip() or "0"
-            try:
-                seed = int(text)
-            except ValueError:
-                from ..errors import ConfigurationError
+        text = os.environ.get(SEED_ENV, "").strip()
+        if text:
+            if not isinstance(_default, SandboxServer) or not _default.running:
+                _default = SandboxServer(Sandbox(seed=_seed(text))).start()
+            return _default
+        from .home import UserSandbox
 
-                raise ConfigurationError(
-                    f"LOAN_WIDGETS_SANDBOX_SEED={text!r} is not a whole number"
-                ) from None
-            _default = SandboxServer(Sandbox(seed=seed)).start()
+        if not isinstance(_default, UserSandbox) or not _default.alive():
+            _default = UserSandbox.connect()
         return _default
+
+
+def _seed(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        from ..errors import ConfigurationError
+
+        raise ConfigurationError(f"{SEED_ENV}={text!r} is not a whole number") from None

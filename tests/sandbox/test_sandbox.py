@@ -326,12 +326,13 @@ class TestBorrow:
         assert sandbox.wallet["BTC"] == Decimal("9.95")
 
     def test_fixed_term_order(self, api: Api) -> None:
-        """A 7-day loan locks the 7D rate and expires 7 days after borrowing."""
+        """A 7-day loan locks the 7D rate and expires 7 days after the start of its hour,
+        less one second (the docs' borrow-history example)."""
         api.borrow(loanCurrency="USDT", loanAmount="1000", collateralCurrency="ETH",
                    loanTerm="7")
         (row,) = api.get(ONGOING).result["list"]
         assert row["loanTerm"] == "7"
-        assert row["expirationTime"] == str(T0 + 7 * DAY)
+        assert row["expirationTime"] == str(T0 // HOUR * HOUR + 7 * DAY - 1000)
         assert row["hourlyInterestRate"] == "0.0000180692"
 
     def test_ongoing_item_fields(self, api: Api) -> None:
