@@ -24,6 +24,7 @@ runs.
 from __future__ import annotations
 
 import random
+import secrets
 import threading
 import uuid
 from collections import deque
@@ -353,10 +354,15 @@ class Sandbox:
                 "store": str(self.store) if self.store else None,
             }
 
-    def reset(self) -> None:
-        """Forget every loan, balance change, price change and time offset (the same seed
-        and credentials; a new :attr:`identity`, since the history is a new one)."""
+    def reset(self, new_seed: bool = False) -> None:
+        """Forget every loan, balance change, price change and time offset.
+
+        The credentials stay; :attr:`identity` is new, since the history is a new one.
+        ``new_seed`` also draws a new seed, so that no id of the old history comes again.
+        """
         with self.lock:
+            if new_seed:
+                self.seed = secrets.randbelow(1 << 31)
             self._fresh_state(self.seed)
             self.requests.clear()
             self.faults.clear()

@@ -29,6 +29,7 @@ import selectors
 import socket
 import socketserver
 import threading
+from collections.abc import Callable, Mapping
 from http import HTTPStatus
 from http.server import ThreadingHTTPServer
 from typing import Any
@@ -46,6 +47,8 @@ _REASONS = {s.value: s.phrase for s in HTTPStatus}
 _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _CHUNK = re.compile(rb"([0-9A-Fa-f]{1,8})(?:;[^\r\n]*)?\r?\n")
 _SINGLE = ("content-length", "transfer-encoding", "host", "expect", "content-type")
+Admin = tuple[str, Callable[[Mapping[str, str], bytes, str], Reply]]
+"""An extra route: its path and ``handler(headers, body, peer) -> Reply``."""
 
 
 class _Refused(Exception):
@@ -142,6 +145,12 @@ class _Handler(socketserver.StreamRequestHandler):
         sandbox = self.server.sandbox
         peer = str(self.client_address[0]) if self.client_address else "local"
         has_body = length != 0
+        admin = self.server.admin
+        if admin is not None and path == admin[0] and method == "POST":
+            body = self._read_chunked() if length is None else self._read_exact(length)
+            self.close_connection = not keep_alive
+            self._answer(method, admin[1](headers, body, peer))
+            return
         refused = sandbox.gateway.precheck(method, path, headers, has_body=has_body, peer=peer)
         if refused is not None:
             self._answer(method, refused)
@@ -247,10 +256,11 @@ class _Server(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 128
 
-    def __init__(self, address: tuple[str, int], sandbox: Sandbox) -> None:
+    def __init__(self, address: tuple[str, int], sandbox: Sandbox, admin: Admin | None) -> None:
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
         self.sandbox = sandbox
+        self.admin = admin
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
         super().__init__(address, _Handler)
@@ -311,8 +321,10 @@ class SandboxServer:
     """
 
     def __init__(self, sandbox: Sandbox | None = None, host: str = "127.0.0.1",
-                 port: int = 0) -> None:
+                 port: int = 0, admin: Admin | None = None) -> None:
         self.sandbox = sandbox if sandbox is not None else Sandbox()
+        self.admin = admin
+        """``(path, handler)`` of an extra route answered before the exchange's own."""
         self.host = host
         self._requested_port = port
         self._httpd: _Server | None = None
@@ -324,7 +336,7 @@ class SandboxServer:
         """Bind and start serving (no-op if already running); returns ``self``."""
         with self._lock:
             if self._httpd is None:
-                httpd = _Server((self.host, self._requested_port), self.sandbox)
+                httpd = _Server((self.host, self._requested_port), self.sandbox, self.admin)
                 wake_read, wake_write = socket.socketpair()
                 thread = threading.Thread(
                     target=_accept_loop, args=(httpd, wake_read),

@@ -317,6 +317,9 @@ class ById(SortedDict):  # type: ignore[misc]
     def __init__(self, *args: Any) -> None:
         super().__init__(int, *args)
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (list(self.items()),))
+
     def newest(self, below: int | None = None) -> Iterator[Any]:
         """Values from the highest id down, starting under ``below`` (exclusive)."""
         keys = self.irange_key(max_key=below, inclusive=(True, False), reverse=True)

@@ -22,8 +22,13 @@ from typing import Any, ClassVar
 import pytest
 
 from loan_widgets.endpoints import NEW_API_ENDPOINTS
-from loan_widgets.sandbox import DEMO_API_KEY, DEMO_API_SECRET, Sandbox, SandboxServer
-from loan_widgets.sandbox import LEGACY_BORROW_DEPRECATED
+from loan_widgets.sandbox import (
+    DEMO_API_KEY,
+    DEMO_API_SECRET,
+    LEGACY_BORROW_DEPRECATED,
+    Sandbox,
+    SandboxServer,
+)
 
 COMMON = "/v5/crypto-loan-common/"
 FLEX = "/v5/crypto-loan-flexible/"
