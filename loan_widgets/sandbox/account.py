@@ -254,7 +254,8 @@ class Sandbox:
 
     def set_price_walk(self, enabled: bool = True, *, seed: int | None = None,
                        step_ms: int = 300_000, volatility: Decimal | str = "0.001") -> None:
-        """Let prices drift: every ``step_ms`` of server time each coin but USDT moves by a
+        """Let prices drift: every ``step_ms`` of server time each coin but the stablecoins
+        (USDT, USDC) moves by a
         random fraction with deviation ``volatility`` (at most 5 % a step), the same for the
         same ``seed`` and step (Decimal arithmetic throughout)."""
         with self.lock, exact():
@@ -311,7 +312,7 @@ class Sandbox:
             self.legacy.catch_up(at)
             self.new_api.catch_up(at)
             for coin in sorted(self.prices):
-                if coin == "USDT":
+                if coin in market.STABLECOINS:
                     continue
                 # uniform on [-sqrt(3), sqrt(3)] x volatility: mean 0, deviation volatility
                 move = walk["volatility"] * Decimal(rng.randint(-1732, 1732)) / 1000

@@ -73,6 +73,7 @@ __all__ = [
     "NEW_LOAN_TERMS",
     "PRICES",
     "REPAY_FEE_RATES",
+    "STABLECOINS",
     "STARTING_BALANCES",
     "TICK_SIZES",
     "VIP_LEVELS",
@@ -215,6 +216,9 @@ PRICES: dict[str, Decimal] = {
     "USDT": _d("1"),
 }
 """Spot prices in USDT, the starting point of :meth:`Sandbox.set_price`."""
+
+STABLECOINS = frozenset({"USDT", "USDC"})
+"""Coins whose price a random walk leaves at 1."""
 
 TICK_SIZES: dict[str, Decimal] = {
     "BTC": _d("0.01"),
