@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import http.client
 from decimal import Decimal
+from typing import ClassVar
 from urllib.parse import quote
 
 import pytest
@@ -42,7 +43,7 @@ def api(sandbox: Sandbox):
 class TestInterestAndMaturity:
     """Hourly interest with the docs' rounding, charged per hour of server time."""
 
-    DOC_ROW = {  # GET /v5/crypto-loan/borrow-history, the reference's L8 example
+    DOC_ROW: ClassVar[dict[str, object]] = {  # GET /v5/crypto-loan/borrow-history, the reference's L8 example
         "borrowTime": "1728546174028", "collateralCurrency": "BTC",
         "expirationTime": "1729148399000", "hourlyInterestRate": "0.0000010241",
         "initialCollateralAmount": "0.0494727", "initialLoanAmount": "1",
