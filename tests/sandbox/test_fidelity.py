@@ -43,7 +43,8 @@ def api(sandbox: Sandbox):
 class TestInterestAndMaturity:
     """Hourly interest with the docs' rounding, charged per hour of server time."""
 
-    DOC_ROW: ClassVar[dict[str, object]] = {  # GET /v5/crypto-loan/borrow-history, the reference's L8 example
+    # GET /v5/crypto-loan/borrow-history, the reference's L8 example
+    DOC_ROW: ClassVar[dict[str, object]] = {
         "borrowTime": "1728546174028", "collateralCurrency": "BTC",
         "expirationTime": "1729148399000", "hourlyInterestRate": "0.0000010241",
         "initialCollateralAmount": "0.0494727", "initialLoanAmount": "1",
