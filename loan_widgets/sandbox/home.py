@@ -54,15 +54,16 @@ START_TIMEOUT = 30.0
 _SPAWNED: list[subprocess.Popen[bytes]] = []  # kept so they are never garbage-collected
 
 
-def home() -> Path:
-    """The per-user sandbox folder (created ``0700``)."""
-    override = os.environ.get(HOME_ENV, "").strip()
-    if override:
-        folder = Path(override).expanduser()
-    else:
-        from platformdirs import user_data_dir
+def home(folder: Path | None = None) -> Path:
+    """The per-user sandbox folder (``folder`` if given), created ``0700``."""
+    if folder is None:
+        override = os.environ.get(HOME_ENV, "").strip()
+        if override:
+            folder = Path(override).expanduser()
+        else:
+            from platformdirs import user_data_dir
 
-        folder = Path(user_data_dir("loan_widgets")) / "sandbox"
+            folder = Path(user_data_dir("loan_widgets")) / "sandbox"
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     with contextlib.suppress(OSError):
         folder.chmod(0o700)
@@ -148,7 +149,7 @@ class UserSandbox:
     @classmethod
     def connect(cls, folder: Path | None = None) -> UserSandbox:
         """Find the user's sandbox process, or start it (race-safe across processes)."""
-        folder = folder or home()
+        folder = home(folder)
         with _locked(folder / "lock"):
             info = _read_info(folder)
             if info is None or not _answers(info):
@@ -226,7 +227,7 @@ def _start(folder: Path) -> dict[str, Any]:
 
 def serve(folder: Path | None = None, idle: float | None = None) -> int:
     """Run the user's sandbox in this process until stopped (``serve-user``); exit status."""
-    folder = folder or home()
+    folder = home(folder)
     with _locked(folder / "server.lock", blocking=False) as mine:
         if not mine:
             print("another sandbox server already serves", folder, file=sys.stderr)
@@ -296,7 +297,7 @@ def _running(folder: Path) -> dict[str, Any] | None:
 
 def status(folder: Path | None = None) -> dict[str, Any]:
     """``{"running": bool, ...}``: the live status, or what the saved state says."""
-    folder = folder or home()
+    folder = home(folder)
     info = _running(folder)
     if info is not None:
         live = RemoteSandbox(info["base_url"], info["token"]).status()
@@ -313,7 +314,7 @@ def status(folder: Path | None = None) -> dict[str, Any]:
 
 def reset(folder: Path | None = None) -> None:
     """Forget the user's sandbox state (live if it runs, on disk if not)."""
-    folder = folder or home()
+    folder = home(folder)
     with _locked(folder / "lock"):
         info = _running(folder)
         if info is not None:
@@ -324,7 +325,7 @@ def reset(folder: Path | None = None) -> None:
 
 def stop(folder: Path | None = None, timeout: float = 10.0) -> bool:
     """Stop the user's sandbox process; True if one was running."""
-    folder = folder or home()
+    folder = home(folder)
     with _locked(folder / "lock"):
         info = _read_info(folder)
         if info is None or not info.get("pid") or not _pid_alive(int(info["pid"])):
