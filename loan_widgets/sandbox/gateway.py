@@ -15,7 +15,8 @@ the way Bybit does, in this order:
    ``X-BAPI-SIGN``, ``X-BAPI-TIMESTAMP``) -> HTTP 401 (the docs: "the auth
    parameters are not in the headers"), retCode 10003 without a key, else 10001;
 4. UID limit per API key and path over a rolling second -> retCode 10006;
-5. on signed routes: API key (10003), ``X-BAPI-SIGN-TYPE`` absent or ``2``
+5. on signed routes: API key (10003, HTTP 401: "the key is wrong"),
+   ``X-BAPI-SIGN-TYPE`` absent or ``2``
    (10001), timestamp rule ``server_time - recv_window <= timestamp <
    server_time + 1000`` (10002), signature over the raw bytes received (10004);
 6. parameters (strict: :mod:`~loan_widgets.sandbox.wire`), business rules,
@@ -384,8 +385,8 @@ class Gateway:
                       now: int) -> None:
         key = headers.get("x-bapi-api-key", "")
         entry = self._keys.get(key) if key else None
-        if entry is None:
-            raise ApiError(10003)
+        if entry is None:  # the docs' 401: "the key is wrong"
+            raise ApiError(10003, status=401)
         if headers.get("x-bapi-sign-type", "2") != "2":
             raise ApiError(10001, "params error: X-BAPI-SIGN-TYPE must be 2")
         stamp = headers.get("x-bapi-timestamp", "")
