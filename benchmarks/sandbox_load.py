@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import http.client
@@ -38,10 +39,8 @@ def rss_mib(pid: int) -> float:
 
 def post_raw(port: int, head: bytes, body: bytes) -> bytes:
     with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
-        try:
+        with contextlib.suppress(OSError):  # refused before the body: the server stops reading
             sock.sendall(head + body)
-        except OSError:
-            pass
         return sock.recv(64)
 
 

@@ -59,8 +59,9 @@ from typing import Any
 
 from .. import endpoints as ep
 from . import market
-from .legacy import Account, RiskEvent
+from .legacy import Account
 from .new_records import FixedContract, FixedOrder, FlexibleDebt, SupplyContract, SupplyOrder
+from .new_risk import PoolRisk
 from .wire import DAY_MS, HOUR_MS, RET_MSGS, ApiError, ById, fmt, rounded
 
 __all__ = ["RATE_LIMITS", "NewApiBook"]
@@ -77,7 +78,7 @@ RATE_LIMITS: dict[str, int] = {
 """The documented UID limits per path: 1/s for state-changing POSTs, 5/s for queries."""
 
 
-class NewApiBook:
+class NewApiBook(PoolRisk):
     """The Crypto Loan (New) state of one account (see the module docstring).
 
     Attributes you may change from a test (hold the account's ``lock`` while a server
@@ -286,36 +287,6 @@ class NewApiBook:
         self.collateral.clear()
         self.margin_call = False
 
-    def sell(self, usd: Decimal, coins: Iterable[str], fee_for: Mapping[str, Decimal] | None = None,
-             strict: bool = False) -> dict[str, Decimal]:
-        """Sell pool collateral in the order of ``coins`` until ``usd`` is raised.
-
-        ``fee_for[coin]`` adds a fee on top; ``strict`` refuses (148012) when the
-        listed coins cannot raise it all, and then sells nothing.
-        """
-        plan: dict[str, Decimal] = {}
-        left = usd
-        prices = self.sandbox.prices
-        for coin in coins:
-            if left <= 0:
-                break
-            price = prices.get(coin, ZERO)
-            held = self.collateral.get(coin, ZERO) - plan.get(coin, ZERO)
-            if price <= 0 or held <= 0:
-                continue
-            fee = (fee_for or {}).get(coin, ZERO)
-            coll = self.sandbox.collateral_coins.get(coin)  # type: ignore[attr-defined]
-            places = coll.collateral_accuracy if coll is not None else 8
-            take = min(held, rounded(left * (1 + fee) / price, places, ROUND_UP))
-            plan[coin] = plan.get(coin, ZERO) + take
-            left -= take * price / (1 + fee)
-        if strict and left > 0:
-            raise ApiError(148012, f"{RET_MSGS[148012]} (the collateral listed cannot cover "
-                                   "the repayment and its fee)")
-        for coin, amount in plan.items():
-            self.collateral[coin] -= amount
-        return plan
-
     # -- time: accrual, maturity, penalties, redemption ------------------------------
 
     def schedule(self, kind: str, key: str, at: int) -> None:
@@ -516,57 +487,3 @@ class NewApiBook:
         """Stop a waiting borrow order: ``state`` 4, or 2 when partly filled."""
         order.state = 2 if order.filled > 0 else 4
         self.pending.pop(order.order_id, None)
-
-    # -- risk: margin call and liquidation -----------------------------------------------
-
-    def evaluate(self, now: int) -> None:
-        """Flag or liquidate the account from its current LTV."""
-        if not (self.flexible or self.open):
-            self.margin_call = False
-            return
-        for debt in self.flexible.values():
-            self.accrue(debt, now)
-        ltv = self.ltv()
-        if ltv >= self.liquidation_ltv:
-            self.liquidate_all(now, ltv)
-        elif ltv >= self.margin_call_ltv:
-            if not self.margin_call:
-                self.margin_call = True
-                self.sandbox.margin_calls.append(RiskEvent(now, "margin_call", "new", "", ltv))
-        else:
-            self.margin_call = False
-
-    def _by_liquidation_order(self) -> list[str]:
-        return sorted(self.collateral, key=lambda c: (self.liquidation_order.get(c, 99), c))
-
-    def liquidate_all(self, now: int, ltv: Decimal) -> None:
-        """Sell collateral until every debt is repaid; cancel waiting orders."""
-        repaid: dict[str, Decimal] = {}
-        sold = self.sell(self.debt_usd(), self._by_liquidation_order())
-        for coin, debt in list(self.flexible.items()):
-            repaid[coin] = repaid.get(coin, ZERO) + debt.total
-            self.record_flexible_repayment(coin, debt.total, now, 2)
-            del self.flexible[coin]
-        for contract in list(self.open.values()):
-            repaid[contract.currency] = repaid.get(contract.currency, ZERO) + contract.debt
-            self.close_contract(contract, contract.debt, now, 2)
-        for order in list(self.pending.values()):
-            self.cancel_pending(order)
-        returned = dict(self.collateral)
-        self.release_if_clear()
-        self.margin_call = False
-        self.sandbox.liquidations.append(RiskEvent(
-            now, "liquidation", "new", "", ltv, "ltv",
-            {"sold": sold, "returned": returned, "repaid": repaid}))
-
-    def liquidate_contract(self, contract: FixedContract, now: int) -> None:
-        """Sell collateral to repay one overdue contract."""
-        debt = contract.debt
-        sold = self.sell(debt * self.sandbox.prices.get(contract.currency, ZERO),
-                         self._by_liquidation_order())
-        self.close_contract(contract, debt, now, 6)
-        returned = dict(self.collateral) if not self.has_borrowing() else {}
-        self.release_if_clear()
-        self.sandbox.liquidations.append(RiskEvent(
-            now, "liquidation", "new", contract.loan_id, ZERO, "overdue",
-            {"sold": sold, "returned": returned, "repaid": {contract.currency: debt}}))
