@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["ENDPOINTS", "Endpoint"]
+__all__ = ["ENDPOINTS", "NEW_API_ENDPOINTS", "Endpoint"]
 
 
 @dataclass(frozen=True)
@@ -109,7 +109,7 @@ ADJUSTMENT_HISTORY = Endpoint(
     _DOCS + "crypto-loan/ltv-adjust-history",
 )
 
-# Crypto Loan (New), section 7 of the API reference: common, flexible, fixed (borrow side).
+# Crypto Loan (New), section 7 of the API reference: common, flexible and fixed.
 NEW_LOANABLE_DATA = Endpoint(
     "new_loanable_data", "GET", "/v5/crypto-loan-common/loanable-data", False,
     _DOCS + "new-crypto-loan/loan-coin",
@@ -124,7 +124,7 @@ NEW_POSITION = Endpoint(
 )
 NEW_MAX_LOAN = Endpoint(
     "new_max_loan", "POST", "/v5/crypto-loan-common/max-loan", True,
-    _DOCS + "new-crypto-loan/max-loan", read_only=True,
+    _DOCS + "new-crypto-loan/max-loan-amt", read_only=True,
 )
 NEW_ADJUST_COLLATERAL = Endpoint(
     "new_adjust_collateral", "POST", "/v5/crypto-loan-common/adjust-ltv", True,
@@ -146,6 +146,10 @@ FLEXIBLE_REPAY = Endpoint(
     "flexible_repay", "POST", "/v5/crypto-loan-flexible/repay", True,
     _DOCS + "new-crypto-loan/flexible/repay",
 )
+FLEXIBLE_REPAY_COLLATERAL = Endpoint(
+    "flexible_repay_collateral", "POST", "/v5/crypto-loan-flexible/repay-collateral", True,
+    _DOCS + "new-crypto-loan/flexible/repay-collateral",
+)
 FLEXIBLE_ONGOING = Endpoint(
     "flexible_ongoing", "GET", "/v5/crypto-loan-flexible/ongoing-coin", True,
     _DOCS + "new-crypto-loan/flexible/unpaid-loan-order",
@@ -158,9 +162,59 @@ FLEXIBLE_REPAYMENT_HISTORY = Endpoint(
     "flexible_repayment_history", "GET", "/v5/crypto-loan-flexible/repayment-history", True,
     _DOCS + "new-crypto-loan/flexible/repay-orders",
 )
+FLEXIBLE_AVAILABLE_INVENTORY = Endpoint(
+    "flexible_available_inventory", "GET", "/v5/crypto-loan-flexible/available-inventory",
+    True, _DOCS + "new-crypto-loan/flexible/available-inventory",
+)
+FIXED_SUPPLY_ORDER_QUOTE = Endpoint(
+    "fixed_supply_order_quote", "GET", "/v5/crypto-loan-fixed/supply-order-quote", False,
+    _DOCS + "new-crypto-loan/fixed/supply-market",
+)
 FIXED_BORROW = Endpoint(
     "fixed_borrow", "POST", "/v5/crypto-loan-fixed/borrow", True,
     _DOCS + "new-crypto-loan/fixed/borrow",
+)
+"""Body: orderCurrency, orderAmount, annualRate, term; optional repayType, autoRepay
+(deprecated), collateralList and strategyType (``PARTIAL``, the default, or ``FULL``)."""
+FIXED_RENEW = Endpoint(
+    "fixed_renew", "POST", "/v5/crypto-loan-fixed/renew", True,
+    _DOCS + "new-crypto-loan/fixed/renew",
+)
+FIXED_SUPPLY = Endpoint(
+    "fixed_supply", "POST", "/v5/crypto-loan-fixed/supply", True,
+    _DOCS + "new-crypto-loan/fixed/supply",
+)
+FIXED_BORROW_ORDER_CANCEL = Endpoint(
+    "fixed_borrow_order_cancel", "POST", "/v5/crypto-loan-fixed/borrow-order-cancel", True,
+    _DOCS + "new-crypto-loan/fixed/cancel-borrow",
+)
+FIXED_SUPPLY_ORDER_CANCEL = Endpoint(
+    "fixed_supply_order_cancel", "POST", "/v5/crypto-loan-fixed/supply-order-cancel", True,
+    _DOCS + "new-crypto-loan/fixed/cancel-supply",
+)
+FIXED_SUPPLY_CONTRACT_INFO = Endpoint(
+    "fixed_supply_contract_info", "GET", "/v5/crypto-loan-fixed/supply-contract-info", True,
+    _DOCS + "new-crypto-loan/fixed/supply-contract%20copy",  # the page's file is "... copy"
+)
+FIXED_RENEW_INFO = Endpoint(
+    "fixed_renew_info", "GET", "/v5/crypto-loan-fixed/renew-info", True,
+    _DOCS + "new-crypto-loan/fixed/renew-order",
+)
+FIXED_SUPPLY_ORDER_INFO = Endpoint(
+    "fixed_supply_order_info", "GET", "/v5/crypto-loan-fixed/supply-order-info", True,
+    _DOCS + "new-crypto-loan/fixed/supply-order",
+)
+FIXED_REPAY_COLLATERAL = Endpoint(
+    "fixed_repay_collateral", "POST", "/v5/crypto-loan-fixed/repay-collateral", True,
+    _DOCS + "new-crypto-loan/fixed/repay-collateral",
+)
+FIXED_REPAYMENT_HISTORY = Endpoint(
+    "fixed_repayment_history", "GET", "/v5/crypto-loan-fixed/repayment-history", True,
+    _DOCS + "new-crypto-loan/fixed/repay-history",
+)
+FIXED_AVAILABLE_INVENTORY = Endpoint(
+    "fixed_available_inventory", "GET", "/v5/crypto-loan-fixed/available-inventory", True,
+    _DOCS + "new-crypto-loan/fixed/available-inventory",
 )
 FIXED_BORROW_ORDER_INFO = Endpoint(
     "fixed_borrow_order_info", "GET", "/v5/crypto-loan-fixed/borrow-order-info", True,
@@ -189,15 +243,30 @@ NEW_API_ENDPOINTS = (
     NEW_ADJUSTMENT_HISTORY,
     FLEXIBLE_BORROW,
     FLEXIBLE_REPAY,
+    FLEXIBLE_REPAY_COLLATERAL,
     FLEXIBLE_ONGOING,
     FLEXIBLE_BORROW_HISTORY,
     FLEXIBLE_REPAYMENT_HISTORY,
-    FIXED_BORROW,
-    FIXED_BORROW_ORDER_INFO,
-    FIXED_BORROW_CONTRACT_INFO,
-    FIXED_FULLY_REPAY,
+    FLEXIBLE_AVAILABLE_INVENTORY,
+    FIXED_SUPPLY_ORDER_QUOTE,
     FIXED_BORROW_ORDER_QUOTE,
+    FIXED_BORROW,
+    FIXED_RENEW,
+    FIXED_SUPPLY,
+    FIXED_BORROW_ORDER_CANCEL,
+    FIXED_SUPPLY_ORDER_CANCEL,
+    FIXED_BORROW_CONTRACT_INFO,
+    FIXED_SUPPLY_CONTRACT_INFO,
+    FIXED_BORROW_ORDER_INFO,
+    FIXED_RENEW_INFO,
+    FIXED_SUPPLY_ORDER_INFO,
+    FIXED_FULLY_REPAY,
+    FIXED_REPAY_COLLATERAL,
+    FIXED_REPAYMENT_HISTORY,
+    FIXED_AVAILABLE_INVENTORY,
 )
+"""Every Crypto Loan (New) endpoint: the 28 pages of the docs plus the two
+``available-inventory`` pages added later, in the docs' order."""
 
 ENDPOINTS: dict[str, Endpoint] = {
     e.name: e

@@ -40,6 +40,7 @@ STALE_PENDING_MS = 120_000
 WINDOW_BEFORE_MS = 60_000
 WINDOW_AFTER_MS = 600_000
 _DAY_MS = 86_400_000
+_HOUR_MS = 3_600_000
 
 
 @dataclass(frozen=True)
@@ -100,9 +101,12 @@ def _loan_candidates(client: LoanClient) -> list[dict[str, Any]]:
     for item in client.ongoing_orders():
         expires = item.get("expirationTime") or ""
         term = item.get("loanTerm") or "flexible"
-        borrowed = None
+        borrowed: tuple[int, int] | None = None
         if expires and term != "flexible":
-            borrowed = int(expires) - int(term) * _DAY_MS
+            # Bybit's expirationTime is the start of the borrow hour + term - 1 s: the
+            # borrow time is known to the hour.
+            start = int(expires) + 1000 - int(term) * _DAY_MS
+            borrowed = (start, start + _HOUR_MS - 1)
         found.append({
             "order_id": item["orderId"],
             "loan_currency": item["loanCurrency"],
@@ -125,17 +129,20 @@ def _loan_candidates(client: LoanClient) -> list[dict[str, Any]]:
     return found
 
 
-def _in_window(row: LedgerRow, at_ms: int | None, offset_ms: float) -> bool:
-    """Whether an exchange time (``at_ms``, exchange clock) falls in the row's window."""
+def _in_window(row: LedgerRow, at_ms: int | tuple[int, int] | None, offset_ms: float) -> bool:
+    """Whether an exchange time (``at_ms``, exchange clock; or a ``(first, last)`` span when
+    it is known only that well) falls in the row's window."""
     if at_ms is None:
         return True
-    local = at_ms - offset_ms  # the exchange's clock, read on ours
-    return row.submitted_at_ms - WINDOW_BEFORE_MS <= local <= row.updated_at_ms + WINDOW_AFTER_MS
+    first, last = at_ms if isinstance(at_ms, tuple) else (at_ms, at_ms)
+    # the exchange's clock, read on ours
+    return (first - offset_ms <= row.updated_at_ms + WINDOW_AFTER_MS
+            and last - offset_ms >= row.submitted_at_ms - WINDOW_BEFORE_MS)
 
 
 def _pick(
     row: LedgerRow,
-    exact: list[tuple[str, int | None]],
+    exact: list[tuple[str, Any]],
     claimed: dict[str, int],
     offset_ms: float,
     what: str,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -27,6 +28,11 @@ def _isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("LOAN_WIDGETS_LEDGER", str(tmp_path / "ledger.sqlite3"))
+    # The user's own sandbox is never touched: a seeded in-process one serves
+    # network="sandbox", and anything that asks for a per-user one gets a private folder.
+    monkeypatch.setenv("LOAN_WIDGETS_SANDBOX_HOME", str(tmp_path / "sandbox-home"))
+    if not os.environ.get("LOAN_WIDGETS_SANDBOX_SEED"):
+        monkeypatch.setenv("LOAN_WIDGETS_SANDBOX_SEED", "0")
 
 
 @pytest.fixture

@@ -1,18 +1,30 @@
-"""``python -m loan_widgets.sandbox``: run the sandbox exchange until SIGINT or SIGTERM.
+"""``python -m loan_widgets.sandbox``: run a sandbox exchange, or manage the user's one.
 
-Prints exactly one line, ``BASE_URL=http://HOST:PORT``, once it is listening.
-The demo credentials are always registered, plus any given here.
+``python -m loan_widgets.sandbox [--port 0 --api-key K --api-secret S --seed N ...]``
+serves a fresh in-memory exchange until SIGINT or SIGTERM. It prints exactly one
+line, ``BASE_URL=http://HOST:PORT``, once it is listening. The demo credentials are
+always registered, plus any given here.
+
+``python -m loan_widgets.sandbox status|reset|stop`` shows, resets or stops the user's
+own sandbox (the one every kernel shares, :mod:`loan_widgets.sandbox.home`);
+``serve-user`` runs it in the foreground (kernels start it on their own).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import signal
 import sys
 import threading
 from pathlib import Path
 
-from . import DEMO_API_KEY, DEMO_API_SECRET, Sandbox, SandboxServer
+from .account import Sandbox
+from .market import DEMO_API_KEY, DEMO_API_SECRET
+from .server import SandboxServer
+
+COMMANDS = ("status", "reset", "stop", "serve-user")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -35,11 +47,41 @@ def _parser() -> argparse.ArgumentParser:
                              "as deprecated after auth (reject), or as an unknown path (gone)")
     parser.add_argument("--no-new-api-rate-limits", action="store_true",
                         help="do not apply the new API's documented 1/s and 5/s UID limits")
+    parser.add_argument("--no-ip-rate-limit", action="store_true",
+                        help="do not apply Bybit's IP limit (600 requests per 5 s, HTTP 403)")
     return parser
 
 
+def _user_command(command: str, argv: list[str]) -> int:
+    from . import home
+
+    parser = argparse.ArgumentParser(
+        prog=f"python -m loan_widgets.sandbox {command}",
+        description="The user's own sandbox, shared by every kernel "
+                    f"(folder: ${home.HOME_ENV} or the user data folder).")
+    parser.add_argument("--home", type=Path, help="the sandbox folder to act on")
+    args = parser.parse_args(argv)
+    folder = args.home.expanduser() if args.home else home.home()
+    if command == "serve-user":
+        idle = float(os.environ.get(home.IDLE_ENV, "0") or 0)
+        return home.serve(folder, idle=idle or None)
+    if command == "stop":
+        print("stopped" if home.stop(folder) else "not running")
+        return 0
+    if command == "reset":
+        home.reset(folder)
+        print("reset")
+        return 0
+    found = home.status(folder)
+    print(json.dumps(found, indent=2, sort_keys=True))
+    return 0 if found["running"] else 3
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run the server; returns the exit status."""
+    """Run the server (or a user-sandbox command); returns the exit status."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in COMMANDS:
+        return _user_command(argv[0], argv[1:])
     parser = _parser()
     args = parser.parse_args(argv)
     if args.api_key and bool(args.api_secret) == bool(args.rsa_public_key):
@@ -48,7 +90,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--api-secret and --rsa-public-key need --api-key")
     sandbox = Sandbox(seed=args.seed, credentials={DEMO_API_KEY: DEMO_API_SECRET},
                       legacy_borrow=args.legacy_borrow,
-                      new_api_rate_limits=not args.no_new_api_rate_limits)
+                      new_api_rate_limits=not args.no_new_api_rate_limits,
+                      ip_rate_limit=None if args.no_ip_rate_limit else 600)
     if args.api_key:
         try:
             pem = args.rsa_public_key.read_bytes() if args.rsa_public_key else None

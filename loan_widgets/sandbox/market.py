@@ -52,12 +52,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
+from ..numbers import trimmed
+from ..terms import LEGACY_TERMS, NEW_API_TERMS
+
 __all__ = [
+    "BORROW_DEMAND",
     "COLLATERAL_COINS",
     "COLLATERAL_RATIO_GROUPS",
+    "COLLATERAL_REPAY_CAP_USD",
     "DEMO_API_KEY",
     "DEMO_API_SECRET",
+    "FLEXIBLE_INVENTORY",
     "HOURS_PER_YEAR",
+    "LENDER_SHARE",
     "LENDING_OFFERS",
     "LIQUIDATION_ORDER",
     "LOAN_COINS",
@@ -65,6 +72,8 @@ __all__ = [
     "NEW_LOAN_COINS",
     "NEW_LOAN_TERMS",
     "PRICES",
+    "REPAY_FEE_RATES",
+    "STABLECOINS",
     "STARTING_BALANCES",
     "TICK_SIZES",
     "VIP_LEVELS",
@@ -82,7 +91,7 @@ DEMO_API_KEY = "SANDBOXDEMOKEY0001"
 DEMO_API_SECRET = "sandbox-demo-secret-not-a-secret"
 """The HMAC secret of :data:`DEMO_API_KEY`. Public on purpose, like the key."""
 
-LOAN_TERMS = ("7", "14", "30", "90", "180")
+LOAN_TERMS = LEGACY_TERMS
 """Fixed loan terms in days, as the API spells them."""
 
 VIP_LEVELS = (
@@ -92,12 +101,8 @@ VIP_LEVELS = (
 """Every tier the API accepts as ``vipLevel``; the sandbox uses one table for all."""
 
 
-def fmt(value: Decimal) -> str:
-    """A Decimal as Bybit writes amounts: plain digits, no exponent, no trailing zeros."""
-    text = format(value, "f")
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return text if text not in ("", "-0") else "0"
+fmt = trimmed
+"""A Decimal as Bybit writes amounts: plain digits, no exponent, no trailing zeros."""
 
 
 def _d(text: str) -> Decimal:
@@ -212,6 +217,9 @@ PRICES: dict[str, Decimal] = {
 }
 """Spot prices in USDT, the starting point of :meth:`Sandbox.set_price`."""
 
+STABLECOINS = frozenset({"USDT", "USDC"})
+"""Coins whose price a random walk leaves at 1."""
+
 TICK_SIZES: dict[str, Decimal] = {
     "BTC": _d("0.01"),
     "ETH": _d("0.01"),
@@ -234,7 +242,7 @@ STARTING_BALANCES: dict[str, Decimal] = {
 
 # -- Crypto Loan (New) ------------------------------------------------------------------
 
-NEW_LOAN_TERMS = (7, 14, 30, 60, 90, 180)
+NEW_LOAN_TERMS = tuple(int(days) for days in NEW_API_TERMS)
 """Fixed terms in days the new API accepts (60 exists in practice, see the reference)."""
 
 HOURS_PER_YEAR = 8760
@@ -328,12 +336,48 @@ def _offers(*rows: tuple[int, str, str]) -> tuple[LendingOffer, ...]:
 
 
 LENDING_OFFERS: dict[str, tuple[LendingOffer, ...]] = {
-    # USDT 14 days at 0.04 for 988.78 is the docs' borrow-order-quote example.
-    "USDT": _offers((7, "0.045", "50000"), (14, "0.04", "988.78"), (14, "0.042", "25000"),
+    # USDT 14 days at 0.04 for 988.78 is the docs' borrow-order-quote example; 7 days at
+    # 0.02 for 50000000 is the docs' fixed available-inventory example.
+    "USDT": _offers((7, "0.02", "50000000"), (14, "0.04", "988.78"), (14, "0.042", "25000"),
                     (30, "0.05", "120000"), (60, "0.055", "80000"), (90, "0.06", "30000")),
     "USDC": _offers((7, "0.04", "40000"), (30, "0.048", "60000"), (180, "0.065", "100000")),
     "BTC": _offers((7, "0.015", "3"), (30, "0.022", "2.5"), (90, "0.025", "1")),
     "ETH": _offers((14, "0.08", "25"), (14, "0.085", "40")),
 }
-"""Supply on the fixed-rate market by coin. A fixed borrow order fills at once when its
-annualRate is at least the lowest rate offered for its term (quantities are not consumed)."""
+"""Supply on the fixed-rate market by coin (``borrow-order-quote``). A fixed borrow order
+fills from the offers of its term whose rate is at most its ``annualRate``, cheapest first;
+each offer it takes from becomes one contract and loses that quantity."""
+
+BORROW_DEMAND: dict[str, tuple[LendingOffer, ...]] = {
+    # The docs' supply-order-quote example, row for row.
+    "USDT": _offers((60, "0.02", "1000.1234"), (7, "0.022", "212.1234")),
+    "USDC": _offers((30, "0.03", "20000")),
+    "ETH": _offers((30, "0.015", "10")),
+}
+"""Borrow demand on the fixed-rate market by coin (``supply-order-quote``). A supply order
+fills from the demand of its term whose rate is at least its ``annualRate``, dearest first,
+and takes that quantity."""
+
+FLEXIBLE_INVENTORY: dict[str, Decimal] = {
+    "USDT": _d("100000000"),  # the docs' flexible available-inventory example
+    "USDC": _d("50000000"),
+    "BTC": _d("500"),
+    "ETH": _d("5000"),
+    "SOL": _d("100000"),
+    "XRP": _d("10000000"),
+}
+"""What the flexible lending pool holds per coin; flexible debt draws on it (148011 past it)."""
+
+REPAY_FEE_RATES: dict[str, Decimal] = {
+    "USDT": _d("0.0005"), "USDC": _d("0.0005"), "BTC": _d("0.001"), "ETH": _d("0.001"),
+    "SOL": _d("0.002"), "XRP": _d("0.002"),
+}
+"""Repayment fee rate per coin for collateral repayments: the higher of the loan coin's and
+the collateral coin's applies (the docs give no figures; these are the sandbox's)."""
+
+LENDER_SHARE = _d("0.85")
+"""The share of a fixed contract's interest that reaches the lender: the docs' supply
+contract (800 USDT, 7 days, 0.01) earns 0.13041095890410959 = 800 x 0.01 x 7 / 365 x 0.85."""
+
+COLLATERAL_REPAY_CAP_USD = _d("300000")
+"""The most one collateral repayment may repay, in USD (148047 past it)."""

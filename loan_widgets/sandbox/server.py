@@ -1,36 +1,66 @@
-"""Serve a :class:`~loan_widgets.sandbox.exchange.Sandbox` over HTTP/1.1 on loopback.
+"""Serve a :class:`~loan_widgets.sandbox.account.Sandbox` over HTTP/1.1 on loopback.
 
-One daemon thread accepts connections; each connection gets its own thread
-and is kept alive between requests. :meth:`SandboxServer.stop` returns at once
-and closes the open connections too. Bodies are read to exactly
-``Content-Length`` bytes (or de-chunked) and handed to the sandbox raw, so
-signatures are checked over the bytes that arrived. Nothing is written to
-stderr per request, and clients hanging up mid-answer are not reported.
+One daemon thread accepts connections; each connection gets its own thread and is
+kept alive between requests. :meth:`SandboxServer.stop` returns at once and closes
+the open connections too. Bodies are handed to the sandbox raw, so signatures are
+checked over the bytes that arrived. Nothing is written to stderr per request.
+
+HTTP framing is strict (RFC 9112), answered with a plain-text 4xx and a closed
+connection:
+
+* the method is upper-case letters (the docs' 400: "the method must be uppercase"),
+  the version ``HTTP/1.1`` or ``HTTP/1.0``, the request line at most 8 KiB (414);
+* at most 100 header lines of at most 8 KiB, 64 KiB in all (431); an obsolete folded
+  line, a name that is not a token, or a repeated ``Content-Length``,
+  ``Transfer-Encoding``, ``Host``, ``Expect`` or ``X-BAPI-*`` header is 400;
+* ``Content-Length`` is decimal digits, alone (with ``Transfer-Encoding`` it is 400);
+  ``Transfer-Encoding`` is exactly ``chunked``; chunk sizes are 1 to 8 hex digits,
+  each chunk ends with CRLF; a body past 1 MiB is 413;
+* ``Expect: 100-continue`` gets ``100 Continue`` only for a request whose body will be
+  read: one refused on its headers alone (unknown path, wrong method, missing auth, IP
+  limit, a GET with a body) is answered at once, its body never read into memory.
 """
 
 from __future__ import annotations
 
 import contextlib
+import re
 import selectors
 import socket
 import socketserver
 import threading
+from collections.abc import Callable, Mapping
 from http import HTTPStatus
 from http.server import ThreadingHTTPServer
 from typing import Any
 
-from .exchange import Sandbox
+from .account import Sandbox
+from .gateway import Reply
 
 __all__ = ["SandboxServer"]
 
-_MAX_BODY = 1 << 20
-_MAX_LINE = 65536
-_MAX_HEADERS = 100
+MAX_BODY = 1 << 20
+MAX_LINE = 8192
+MAX_HEADERS = 100
+MAX_HEADER_BYTES = 64 << 10
 _REASONS = {s.value: s.phrase for s in HTTPStatus}
+_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_CHUNK = re.compile(rb"([0-9A-Fa-f]{1,8})(?:;[^\r\n]*)?\r?\n")
+_SINGLE = ("content-length", "transfer-encoding", "host", "expect", "content-type")
+Admin = tuple[str, Callable[[Mapping[str, str], bytes, str], Reply]]
+"""An extra route: its path and ``handler(headers, body, peer) -> Reply``."""
+
+
+class _Refused(Exception):
+    """The request breaks HTTP framing: answer ``status`` and close."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(status)
+        self.status = status
 
 
 class _Handler(socketserver.StreamRequestHandler):
-    """A minimal HTTP/1.1 server side: keep-alive, Content-Length or chunked bodies."""
+    """A strict HTTP/1.1 server side: keep-alive, Content-Length or chunked bodies."""
 
     disable_nagle_algorithm = True  # no 40 ms stalls on keep-alive connections
     timeout = 300  # an idle keep-alive connection is closed after this many seconds
@@ -51,99 +81,161 @@ class _Handler(socketserver.StreamRequestHandler):
         self.close_connection = False
         try:
             while not self.close_connection:
-                self._handle_one()
+                try:
+                    self._handle_one()
+                except _Refused as refused:
+                    self._plain_error(refused.status)
         except (OSError, ValueError):
-            pass  # the client hung up, timed out or sent garbage: just close
+            pass  # the client hung up or timed out: just close
+
+    def _read_line(self, limit: int, status: int) -> bytes:
+        line = self.rfile.readline(limit + 1)
+        if len(line) > limit:
+            raise _Refused(status)
+        return line
+
+    def _read_headers(self) -> dict[str, str]:
+        headers: dict[str, str] = {}
+        total = 0
+        for _ in range(MAX_HEADERS + 1):
+            raw = self._read_line(MAX_LINE, 431)
+            if raw in (b"\r\n", b"\n"):
+                return headers
+            if not raw:
+                raise OSError("the client hung up inside the headers")
+            total += len(raw)
+            if total > MAX_HEADER_BYTES:
+                raise _Refused(431)
+            if raw[:1] in (b" ", b"\t"):  # obsolete line folding (RFC 9112 5.2)
+                raise _Refused(400)
+            key, sep, value = raw.partition(b":")
+            if not sep or not _TOKEN.fullmatch(key):
+                raise _Refused(400)
+            name = key.decode("ascii").lower()
+            text = value.strip(b" \t\r\n").decode("latin-1")
+            if name in headers:
+                if name in _SINGLE or name.startswith("x-bapi-"):
+                    raise _Refused(400)
+                headers[name] += ", " + text
+            else:
+                headers[name] = text
+        raise _Refused(431)
 
     def _handle_one(self) -> None:
         self.close_connection = True
-        line = self.rfile.readline(_MAX_LINE + 1)
-        if not line.strip():
+        line = self._read_line(MAX_LINE, 414)
+        if line in (b"\r\n", b"\n"):  # one empty line between requests is allowed
+            line = self._read_line(MAX_LINE, 414)
+        if not line:
             return
-        parts = line.split()
-        if len(line) > _MAX_LINE or len(parts) != 3 or not parts[2].startswith(b"HTTP/1."):
-            self._plain_error(400)
-            return
+        parts = line.rstrip(b"\r\n").split(b" ")
+        if (len(parts) != 3 or parts[2] not in (b"HTTP/1.1", b"HTTP/1.0")
+                or not (parts[0].isalpha() and parts[0].isupper())
+                or not parts[1].startswith(b"/")):
+            raise _Refused(400)
         method, target, version = (p.decode("latin-1") for p in parts)
-        headers: dict[str, str] = {}
-        name = ""
-        while True:
-            raw = self.rfile.readline(_MAX_LINE + 1)
-            if raw in (b"\r\n", b"\n", b""):
-                break
-            if len(raw) > _MAX_LINE or len(headers) > _MAX_HEADERS:
-                self._plain_error(431)
-                return
-            if raw[:1] in (b" ", b"\t") and name:  # obsolete line folding
-                headers[name] += " " + raw.strip().decode("latin-1")
-                continue
-            key, sep, value = raw.partition(b":")
-            if not sep:
-                self._plain_error(400)
-                return
-            name = key.strip().decode("latin-1").lower()
-            headers[name] = value.strip().decode("latin-1")
+        headers = self._read_headers()
+        length = self._body_length(headers, version)
         connection = headers.get("connection", "").lower()
-        if version == "HTTP/1.0":
-            keep_alive = "keep-alive" in connection
-        else:
-            keep_alive = "close" not in connection
-        if headers.get("expect", "").lower() == "100-continue":
-            self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-        body = self._read_body(headers)
-        if body is None:
-            return
-        self.close_connection = not keep_alive
-        self._serve(method, target, headers, body)
-
-    def _read_body(self, headers: dict[str, str]) -> bytes | None:
-        if "chunked" in headers.get("transfer-encoding", "").lower():
-            return self._read_chunked()
-        length = headers.get("content-length")
-        if length is None or length == "0":
-            return b""
-        if not (length.isascii() and length.isdigit()) or int(length) > _MAX_BODY:
-            self._plain_error(400)
-            return None
-        body = self.rfile.read(int(length))
-        if len(body) != int(length):
-            return None  # the client hung up mid-body
-        return body
-
-    def _read_chunked(self) -> bytes | None:
-        parts = []
-        total = 0
-        while True:
-            line = self.rfile.readline(_MAX_LINE)
-            try:
-                size = int(line.split(b";", 1)[0].strip(), 16)
-            except ValueError:
-                self._plain_error(400)
-                return None
-            if size == 0:
-                while self.rfile.readline(_MAX_LINE) not in (b"\r\n", b"\n", b""):
-                    pass  # trailers
-                return b"".join(parts)
-            total += size
-            if total > _MAX_BODY:
-                self._plain_error(413)
-                return None
-            parts.append(self.rfile.read(size))
-            self.rfile.readline(_MAX_LINE)
-
-    def _plain_error(self, status: int) -> None:
-        self.close_connection = True
-        body = f"{status} {_REASONS.get(status, 'Error')}\n".encode("ascii")
-        self.wfile.write(
-            f"HTTP/1.1 {status} {_REASONS.get(status, 'Error')}\r\nContent-Type: text/plain\r\n"
-            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode("ascii") + body
-        )
-
-    def _serve(self, method: str, target: str, headers: dict[str, str], body: bytes) -> None:
+        keep_alive = ("keep-alive" in connection if version == "HTTP/1.0"
+                      else "close" not in connection)
         path, _, query = target.partition("?")
         if not query.isascii():  # the request line was decoded as latin-1
             query = query.encode("latin-1").decode("utf-8", "surrogateescape")
-        reply = self.server.sandbox.handle(method, path, query, headers, body)
+        sandbox = self.server.sandbox
+        peer = str(self.client_address[0]) if self.client_address else "local"
+        has_body = length != 0
+        admin = self.server.admin
+        if admin is not None and path == admin[0] and method == "POST":
+            body = self._read_chunked() if length is None else self._read_exact(length)
+            self.close_connection = not keep_alive
+            self._answer(method, admin[1](headers, body, peer))
+            return
+        refused = sandbox.gateway.precheck(method, path, headers, has_body=has_body, peer=peer)
+        if refused is not None:
+            self._answer(method, refused)
+            if has_body and "expect" not in headers:
+                self._linger()
+            return
+        expect = headers.get("expect")
+        if expect is not None:
+            if expect.lower() != "100-continue":
+                raise _Refused(417)
+            if has_body:
+                self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+                self.wfile.flush()
+        body = self._read_chunked() if length is None else self._read_exact(length)
+        self.close_connection = not keep_alive
+        reply = sandbox.handle(method, path, query, headers, body, peer=peer, counted=True)
+        self._answer(method, reply)
+
+    @staticmethod
+    def _body_length(headers: dict[str, str], version: str) -> int | None:
+        """The Content-Length, 0 for none, None for a chunked body."""
+        encoding = headers.get("transfer-encoding")
+        length = headers.get("content-length")
+        if encoding is not None:
+            if length is not None or version != "HTTP/1.1" or encoding.lower() != "chunked":
+                raise _Refused(400)
+            return None
+        if length is None:
+            return 0
+        if not (length.isascii() and length.isdigit()) or len(length) > 12:
+            raise _Refused(400)
+        if int(length) > MAX_BODY:
+            raise _Refused(413)
+        return int(length)
+
+    def _read_exact(self, length: int) -> bytes:
+        body = self.rfile.read(length) if length else b""
+        if len(body) != length:
+            raise OSError("the client hung up mid-body")
+        return body
+
+    def _read_chunked(self) -> bytes:
+        parts = []
+        total = 0
+        while True:
+            match = _CHUNK.fullmatch(self._read_line(1024, 400))
+            if match is None:
+                raise _Refused(400)
+            size = int(match.group(1), 16)
+            if size == 0:
+                for _ in range(MAX_HEADERS + 1):  # trailers, bounded like headers
+                    if self._read_line(MAX_LINE, 431) in (b"\r\n", b"\n", b""):
+                        return b"".join(parts)
+                raise _Refused(431)
+            total += size
+            if total > MAX_BODY:
+                raise _Refused(413)
+            parts.append(self._read_exact(size))
+            if self.rfile.readline(3) not in (b"\r\n", b"\n"):
+                raise _Refused(400)
+
+    def _linger(self) -> None:
+        """After refusing a request whose body is on its way: stop writing, drop what
+        arrives (at most 1 MiB, 1 s), so the client reads the answer instead of a reset."""
+        with contextlib.suppress(OSError):
+            self.wfile.flush()
+            self.connection.shutdown(socket.SHUT_WR)
+            self.connection.settimeout(1.0)
+            dropped = 0
+            while dropped <= MAX_BODY:
+                chunk = self.connection.recv(65536)
+                if not chunk:
+                    break
+                dropped += len(chunk)
+
+    def _plain_error(self, status: int) -> None:
+        self.close_connection = True
+        reason = _REASONS.get(status, "Error")
+        body = f"{status} {reason}\n".encode("ascii")
+        with contextlib.suppress(OSError):
+            self.wfile.write(
+                f"HTTP/1.1 {status} {reason}\r\nContent-Type: text/plain\r\n"
+                f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode("ascii") + body)
+
+    def _answer(self, method: str, reply: Reply) -> None:
         if reply.drop:
             self.close_connection = True
             with contextlib.suppress(OSError):
@@ -164,10 +256,11 @@ class _Server(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 128
 
-    def __init__(self, address: tuple[str, int], sandbox: Sandbox) -> None:
+    def __init__(self, address: tuple[str, int], sandbox: Sandbox, admin: Admin | None) -> None:
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
         self.sandbox = sandbox
+        self.admin = admin
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
         super().__init__(address, _Handler)
@@ -228,8 +321,10 @@ class SandboxServer:
     """
 
     def __init__(self, sandbox: Sandbox | None = None, host: str = "127.0.0.1",
-                 port: int = 0) -> None:
+                 port: int = 0, admin: Admin | None = None) -> None:
         self.sandbox = sandbox if sandbox is not None else Sandbox()
+        self.admin = admin
+        """``(path, handler)`` of an extra route answered before the exchange's own."""
         self.host = host
         self._requested_port = port
         self._httpd: _Server | None = None
@@ -241,14 +336,11 @@ class SandboxServer:
         """Bind and start serving (no-op if already running); returns ``self``."""
         with self._lock:
             if self._httpd is None:
-                httpd = _Server((self.host, self._requested_port), self.sandbox)
+                httpd = _Server((self.host, self._requested_port), self.sandbox, self.admin)
                 wake_read, wake_write = socket.socketpair()
                 thread = threading.Thread(
-                    target=_accept_loop,
-                    args=(httpd, wake_read),
-                    name=f"loan-widgets-sandbox:{httpd.server_address[1]}",
-                    daemon=True,
-                )
+                    target=_accept_loop, args=(httpd, wake_read),
+                    name=f"loan-widgets-sandbox:{httpd.server_address[1]}", daemon=True)
                 thread.start()
                 self._httpd, self._thread, self._wake = httpd, thread, wake_write
         return self
@@ -288,6 +380,11 @@ class SandboxServer:
         """``http://127.0.0.1:PORT``, the base URL to give a client."""
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}"
+
+    @property
+    def identity(self) -> str:
+        """The served exchange's identity (stable while its state lives)."""
+        return self.sandbox.identity
 
     def __enter__(self) -> SandboxServer:
         return self.start()

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 SESSION = """\
 %load_ext loan_widgets
 r = %borrow USDT 550 BTC
@@ -29,7 +31,17 @@ def _env(tmp_path: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("BYBIT_", "LOAN_WIDGETS_"))}
     env["LOAN_WIDGETS_LEDGER"] = str(tmp_path / "ledger.sqlite3")
     env["IPYTHONDIR"] = str(tmp_path / "ipython")
+    env["LOAN_WIDGETS_SANDBOX_HOME"] = str(tmp_path / "sandbox-home")  # the user's own sandbox
+    env["LOAN_WIDGETS_SANDBOX_IDLE"] = "120"  # ends by itself if a test is interrupted
     return env
+
+
+@pytest.fixture(autouse=True)
+def _stop_user_sandbox(tmp_path: Path):
+    """The fresh processes share a per-user sandbox process; it is stopped afterwards."""
+    yield
+    subprocess.run([sys.executable, "-m", "loan_widgets.sandbox", "stop", "--home",
+                    str(tmp_path / "sandbox-home")], capture_output=True, timeout=60)
 
 
 class TestFreshSession:

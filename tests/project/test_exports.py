@@ -71,6 +71,35 @@ class TestEndpointTable:
             "fixed_borrow_order_quote": (
                 "GET", "/v5/crypto-loan-fixed/borrow-order-quote", False
             ),
+            "flexible_repay_collateral": (
+                "POST", "/v5/crypto-loan-flexible/repay-collateral", True
+            ),
+            "flexible_available_inventory": (
+                "GET", "/v5/crypto-loan-flexible/available-inventory", True
+            ),
+            "fixed_supply_order_quote": (
+                "GET", "/v5/crypto-loan-fixed/supply-order-quote", False
+            ),
+            "fixed_renew": ("POST", "/v5/crypto-loan-fixed/renew", True),
+            "fixed_supply": ("POST", "/v5/crypto-loan-fixed/supply", True),
+            "fixed_borrow_order_cancel": (
+                "POST", "/v5/crypto-loan-fixed/borrow-order-cancel", True
+            ),
+            "fixed_supply_order_cancel": (
+                "POST", "/v5/crypto-loan-fixed/supply-order-cancel", True
+            ),
+            "fixed_supply_contract_info": (
+                "GET", "/v5/crypto-loan-fixed/supply-contract-info", True
+            ),
+            "fixed_renew_info": ("GET", "/v5/crypto-loan-fixed/renew-info", True),
+            "fixed_supply_order_info": ("GET", "/v5/crypto-loan-fixed/supply-order-info", True),
+            "fixed_repay_collateral": ("POST", "/v5/crypto-loan-fixed/repay-collateral", True),
+            "fixed_repayment_history": (
+                "GET", "/v5/crypto-loan-fixed/repayment-history", True
+            ),
+            "fixed_available_inventory": (
+                "GET", "/v5/crypto-loan-fixed/available-inventory", True
+            ),
         }
         got = {n: (e.method, e.path, e.signed) for n, e in endpoints.ENDPOINTS.items()}
         assert got == expected

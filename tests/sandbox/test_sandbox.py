@@ -1,15 +1,13 @@
 """The sandbox exchange over real HTTP on loopback.
 
-Requests are signed here with ``hmac``/``hashlib`` (and ``cryptography`` for RSA)
-directly, not with ``loan_widgets.signing``, so these tests pin the wire
+Requests are signed by ``support.bybit`` with ``hmac`` (and here with ``cryptography``
+for RSA) directly, not with ``loan_widgets.signing``, so these tests pin the wire
 contract independently of the library's own signer.
 """
 
 from __future__ import annotations
 
 import base64
-import hashlib
-import hmac
 import http.client
 import json
 import select
@@ -21,6 +19,8 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from support import bybit
+from support.bybit import Answer, Clock, hmac_sign
 
 from loan_widgets.sandbox import (
     DEMO_API_KEY,
@@ -41,86 +41,8 @@ HOUR = 3_600_000
 DAY = 86_400_000
 
 
-class Clock:
-    """A settable clock in ms, shared by the sandbox and the test client."""
-
-    def __init__(self, t: int = T0) -> None:
-        self.t = t
-
-    def __call__(self) -> int:
-        return self.t
-
-
-def hmac_sign(secret: str, payload: bytes) -> str:
-    return hmac.new(secret.encode(), payload, hashlib.sha256).hexdigest()
-
-
-class Answer:
-    """One HTTP answer: status, lower-cased headers, raw body and its envelope."""
-
-    def __init__(self, status: int, headers: dict[str, str], raw: bytes) -> None:
-        self.status, self.headers, self.raw = status, headers, raw
-
-    @property
-    def json(self) -> dict[str, Any]:
-        return json.loads(self.raw)
-
-    @property
-    def code(self) -> int:
-        return self.json["retCode"]
-
-    @property
-    def result(self) -> dict[str, Any]:
-        return self.json["result"]
-
-
-class Api:
-    """A bare Bybit V5 client over http.client, signing with hmac directly."""
-
-    def __init__(self, server: SandboxServer, clock: Clock | None = None,
-                 key: str = DEMO_API_KEY, secret: str = DEMO_API_SECRET,
-                 timeout: float = 5.0) -> None:
-        self.conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=timeout)
-        self.clock = clock or (lambda: time.time_ns() // 1_000_000)
-        self.key, self.secret = key, secret
-
-    def close(self) -> None:
-        self.conn.close()
-
-    def send(self, method: str, target: str, body: bytes | None = None,
-             headers: dict[str, str] | None = None) -> Answer:
-        try:
-            self.conn.request(method, target, body=body, headers=headers or {})
-            response = self.conn.getresponse()
-            raw = response.read()
-        except Exception:
-            self.conn.close()
-            raise
-        return Answer(response.status, {k.lower(): v for k, v in response.getheaders()}, raw)
-
-    def auth(self, payload: bytes, ts: int | None = None, recv_window: str | None = "5000",
-             key: str | None = None, sign: str | None = None) -> dict[str, str]:
-        key = self.key if key is None else key
-        stamp = str(self.clock() if ts is None else ts)
-        signed = (stamp + key + (recv_window or "")).encode() + payload
-        headers = {
-            "X-BAPI-API-KEY": key,
-            "X-BAPI-TIMESTAMP": stamp,
-            "X-BAPI-SIGN": sign if sign is not None else hmac_sign(self.secret, signed),
-            "X-BAPI-SIGN-TYPE": "2",
-        }
-        if recv_window is not None:
-            headers["X-BAPI-RECV-WINDOW"] = recv_window
-        return headers
-
-    def get(self, path: str, query: str = "", *, signed: bool = True, **auth: Any) -> Answer:
-        headers = self.auth(query.encode(), **auth) if signed else {}
-        return self.send("GET", path + ("?" + query if query else ""), headers=headers)
-
-    def post(self, path: str, body: bytes | dict[str, Any], **auth: Any) -> Answer:
-        raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-        headers = {"Content-Type": "application/json", **self.auth(raw, **auth)}
-        return self.send("POST", path, body=raw, headers=headers)
+class Api(bybit.Api):
+    """The shared test client, plus a legacy borrow shortcut."""
 
     def borrow(self, **fields: Any) -> Answer:
         return self.post(BORROW, fields)
@@ -128,7 +50,7 @@ class Api:
 
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    return Clock(T0)
 
 
 @pytest.fixture
@@ -137,14 +59,15 @@ def sandbox(clock: Clock) -> Sandbox:
 
 
 @pytest.fixture
-def server(sandbox: Sandbox):
+def served(sandbox: Sandbox):
+    """The clocked sandbox served on loopback."""
     with SandboxServer(sandbox) as running:
         yield running
 
 
 @pytest.fixture
-def api(server: SandboxServer, clock: Clock):
-    client = Api(server, clock)
+def api(served: SandboxServer, clock: Clock):
+    client = Api(served, clock)
     yield client
     client.close()
 
@@ -326,12 +249,13 @@ class TestBorrow:
         assert sandbox.wallet["BTC"] == Decimal("9.95")
 
     def test_fixed_term_order(self, api: Api) -> None:
-        """A 7-day loan locks the 7D rate and expires 7 days after borrowing."""
+        """A 7-day loan locks the 7D rate and expires 7 days after the start of its hour,
+        less one second (the docs' borrow-history example)."""
         api.borrow(loanCurrency="USDT", loanAmount="1000", collateralCurrency="ETH",
                    loanTerm="7")
         (row,) = api.get(ONGOING).result["list"]
         assert row["loanTerm"] == "7"
-        assert row["expirationTime"] == str(T0 + 7 * DAY)
+        assert row["expirationTime"] == str(T0 // HOUR * HOUR + 7 * DAY - 1000)
         assert row["hourlyInterestRate"] == "0.0000180692"
 
     def test_ongoing_item_fields(self, api: Api) -> None:
@@ -418,7 +342,7 @@ class TestOrderIds:
 
     @staticmethod
     def ids(seed: int, n: int = 3) -> list[str]:
-        clock = Clock()
+        clock = Clock(T0)
         with SandboxServer(Sandbox(seed=seed, clock=clock)) as server:
             api = Api(server, clock)
             out = [api.post(BORROW, DOC_BODY).result["orderId"] for _ in range(n)]
@@ -587,9 +511,9 @@ class TestRoutingAndHttp:
             assert api.get(ONGOING).code == 0
             api.close()
 
-    def test_keep_alive(self, server: SandboxServer) -> None:
+    def test_keep_alive(self, served: SandboxServer) -> None:
         """Several requests share one TCP connection."""
-        sock = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+        sock = socket.create_connection(("127.0.0.1", served.port), timeout=5)
         request = b"GET /v5/market/time HTTP/1.1\r\nHost: sandbox\r\n\r\n"
         with sock, sock.makefile("rb") as stream:
             for _ in range(3):
@@ -625,11 +549,11 @@ class TestRoutingAndHttp:
 class TestFaults:
     """The fault knobs: latency, dropped answers, HTML errors, bad JSON, retCodes, skew."""
 
-    def test_latency_after_execution(self, server: SandboxServer, sandbox: Sandbox,
+    def test_latency_after_execution(self, served: SandboxServer, sandbox: Sandbox,
                                      clock: Clock) -> None:
         """A slow answer past the client's timeout still leaves the order placed."""
         sandbox.faults.set_latency(0.3, BORROW)
-        api = Api(server, clock, timeout=0.1)
+        api = Api(served, clock, timeout=0.1)
         with pytest.raises(TimeoutError):
             api.post(BORROW, DOC_BODY)
         assert len(sandbox.orders) == 1 and sandbox.count(BORROW) == 1
@@ -893,7 +817,7 @@ class TestInProcess:
 
     def test_handle_directly(self) -> None:
         """Header names are case-insensitive and replies are bytes with headers."""
-        sandbox = Sandbox(clock=Clock())
+        sandbox = Sandbox(clock=Clock(T0))
         stamp = str(T0)
         signed = (stamp + DEMO_API_KEY + "5000").encode() + DOC_BODY
         headers = {"x-bapi-api-key": DEMO_API_KEY, "X-Bapi-Timestamp": stamp,
@@ -905,7 +829,7 @@ class TestInProcess:
 
     def test_explicit_credentials(self) -> None:
         """credentials= replaces the demo key."""
-        sandbox = Sandbox(clock=Clock(), credentials={"K1": "S1"})
+        sandbox = Sandbox(clock=Clock(T0), credentials={"K1": "S1"})
         reply = sandbox.handle("GET", ONGOING, "", {"X-BAPI-API-KEY": DEMO_API_KEY}, b"")
         assert reply.ret_code == 10003
 
