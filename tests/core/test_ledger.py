@@ -15,8 +15,10 @@ from loan_widgets.orders import BorrowRequest
 
 
 def _append(ledger: Ledger, amount: str = "550") -> int:
-    return ledger.record_borrow(
-        BorrowRequest("USDT", "BTC", amount), network="sandbox", source="api"
+    request = BorrowRequest("USDT", "BTC", amount)
+    return ledger.record_pending(
+        network="sandbox", source="api", body=request.to_body(), loan_currency="USDT",
+        loan_amount=request.loan_amount, collateral_currency="BTC", term=request.term,
     )
 
 
@@ -89,8 +91,9 @@ _WRITER = textwrap.dedent(
     from loan_widgets.orders import BorrowRequest
     ledger = Ledger(sys.argv[1])
     for i in range(int(sys.argv[2])):
-        row = ledger.record_borrow(BorrowRequest("USDT", "BTC", str(i + 1)),
-                                   network="sandbox", source=sys.argv[3])
+        request = BorrowRequest("USDT", "BTC", str(i + 1))
+        row = ledger.record_pending(network="sandbox", source=sys.argv[3],
+                                    body=request.to_body(), loan_amount=request.loan_amount)
         ledger.settle(row, "accepted", order_id=f"{sys.argv[3]}-{i}")
     """
 )
