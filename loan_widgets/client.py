@@ -197,6 +197,7 @@ class LoanClient:
         if credentials is None and (api_key or api_secret or private_key):
             credentials = Credentials(api_key or "", api_secret, private_key=private_key)
         self._credentials = None if credentials is None else _check_key(credentials)
+        self._credentials_given = credentials is not None
         self.profile = profile
         self._ledger = ledger
         self._transport = transport
@@ -268,6 +269,12 @@ class LoanClient:
                 "environment"
             )
         return found
+
+    def refresh_credentials(self) -> None:
+        """Look the credentials up again on next use (unless they were given explicitly):
+        a key changed in the environment or a profile is picked up."""
+        if not self._credentials_given:
+            self._credentials = None
 
     def check_credentials(self) -> None:
         """Resolve and check the credentials now (nothing is sent)."""

@@ -42,11 +42,12 @@ class ExchangeClock:
     client does the request.
     """
 
-    __slots__ = ("_lock", "_offset_ms", "_synced_at")
+    __slots__ = ("_lock", "_noise_ms", "_offset_ms", "_synced_at")
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._offset_ms: float | None = None
+        self._noise_ms = 0.0
         self._synced_at = 0.0
 
     @property
@@ -59,11 +60,22 @@ class ExchangeClock:
         return self._offset_ms is None or time.time() - self._synced_at > max_age_s
 
     def measure(self, before: float, after: float, server_ms: float) -> float:
-        """Keep the offset from one round trip; return it (ms)."""
+        """Keep the offset from one round trip; return it (ms).
+
+        The midpoint estimate is off by at most half the round trip (plus 1 ms
+        for a server clock read in whole ms), so a new measurement whose range
+        overlaps the known one's keeps the known offset: the clock never steps
+        back by measurement noise (a resend is never signed earlier than the
+        attempt before it), while a real jump is taken at once.
+        """
         with self._lock:
-            self._offset_ms = server_ms - (before + after) * 500.0
+            measured = server_ms - (before + after) * 500.0
+            noise = max(0.0, after - before) * 500.0 + 1.0
+            known = self._offset_ms
+            if known is None or abs(measured - known) > noise + self._noise_ms:
+                self._offset_ms, self._noise_ms = measured, noise
             self._synced_at = after
-            return self._offset_ms
+            return self._offset_ms if self._offset_ms is not None else measured
 
     def now_ms(self) -> int:
         """The exchange's time now in ms (our clock if never measured)."""

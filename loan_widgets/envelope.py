@@ -147,7 +147,7 @@ def answer_id(result: Mapping[str, Any], key: str) -> tuple[str | None, str]:
     """
     value = result.get(key)
     if value is None or value == "":
-        return None, f"retCode 0 but no {key} in the answer"
+        return None, f"no id ({key}) in the answer"
     if _is_int(value) and value > 0:
         return str(value), ""
     if isinstance(value, str) and _ID.fullmatch(value) and int(value) > 0:

@@ -108,7 +108,9 @@ class BorrowMagics(Magics, Configurable):
                 recv_window=settings.recv_window, timeout=settings.timeout, profile=profile,
                 source="magic",
             )
-        return self._clients[key]
+        client = self._clients[key]
+        client.refresh_credentials()  # keys may have changed since the last line
+        return client
 
     def _send(self, args: Any, verb: str, what: str, prepare: Any, send: Any) -> Any:
         """The one dry-run and mainnet guard: show the request, or confirm, then send."""
