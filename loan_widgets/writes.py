@@ -40,6 +40,7 @@ from .errors import (
     BadResponse,
     ConnectError,
     ExchangeError,
+    LedgerError,
     LoanWidgetsError,
     OutcomeUnknown,
     RequestInfo,
@@ -197,6 +198,8 @@ def submit(session: WriteSession, write: Write, known: OpenLoans | None = None) 
         session.sync_clock_if_stale()
         evidence = (known or OpenLoans()).evidence_id(session, ledger) if (
             write.needs_evidence) else None
+    except LedgerError:
+        raise  # the ledger itself refused: nothing was sent and no row can be written
     except LoanWidgetsError as error:  # nothing was sent: the order never left
         row = ledger.record_pending(**record, status="failed", ret_msg=f"not sent: {error}")
         raise error.derive(ledger_id=row) from None
