@@ -234,7 +234,7 @@ class TestLifecycleMagics:
             ("repay", "", "expected ORDER_ID"),
             ("repay", "123 100 --all", "not both"),
             ("repay", "12a 100", "not an order id"),
-            ("repay", "123 -1", "not a plain decimal"),
+            ("repay", "123 -1", "greater than zero, not -1"),
             ("collateral", "grow 123 1", "add|reduce"),
             ("collateral", "add 123 0", "greater than zero"),
             ("loans", "--history fees", "loans, repayments or adjustments"),
