@@ -91,6 +91,16 @@ class TestBorrow:
         assert result.order_id in result._repr_html_() and "sandbox" in result._repr_html_()
 
 
+class TestTypedReads:
+    """Typed list reads refuse filters the endpoint does not document."""
+
+    def test_misspelt_filter(self, client: LoanClient, exchange) -> None:
+        """orderID (for orderId) is refused with the allowed list, before any request."""
+        with pytest.raises(ValidationError, match=r"'orderID'.*orderId, loanCurrency") as info:
+            client.ongoing_orders(orderID="1")
+        assert "\n" not in str(info.value) and exchange.count() == 0
+
+
 class TestDryRun:
     """prepare() signs the exact body and sends nothing."""
 
