@@ -19,9 +19,9 @@ The rules that keep a lost answer meaning "it may have been executed":
 * **A write never goes out on a connection the server may be closing.** A
   kept-alive connection is reused for a write only if its last answer came
   less than :data:`WRITE_REUSE_IDLE_S` ago (back-to-back writes stay on the
-  warm connection); otherwise the write opens a new one. Servers close idle
-  connections after seconds, not milliseconds, so a stale socket is never
-  mistaken for a lost answer. Reads may reuse any connection that is still
+  warm connection); otherwise the write opens a new one. So against any server
+  whose idle timeout is longer than that (servers use seconds), a stale socket
+  is never mistaken for a lost answer. Reads may reuse any connection that is still
   open (checked before reuse) and are retried by the client anyway.
 * **Each process has its own connections** (checked by pid on every send), so
   after ``os.fork()`` parent and child never read each other's answers.
