@@ -19,13 +19,12 @@ import dataclasses
 import logging
 import time
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
 
 from . import endpoints as ep
+from .calls import CallPath, PreparedRequest, check_key
 from .clock import ExchangeClock
 from .clock import utc as _utc
 from .collateral import MaxReduction, check_reduction
@@ -33,19 +32,15 @@ from .config import NETWORKS, Settings, origin
 from .credentials import Credentials, mask
 from .credentials import resolve as resolve_credentials
 from .endpoints import Endpoint
-from .envelope import check, server_time_ms
+from .envelope import server_time_ms
 from .errors import (
-    AnswerLost,
     CredentialsError,
     LoanWidgetsError,
-    OutcomeUnknown,
-    RateLimitError,
     RequestInfo,
     ValidationError,
 )
 from .ledger import Ledger, default_ledger
 from .new_api import NewLoanApi
-from .numbers import compact_json
 from .orders import (
     ActionResult,
     AdjustRequest,
@@ -54,11 +49,10 @@ from .orders import (
     RepayRequest,
     parse_order_id,
 )
-from .paging import check_filters, iter_pages
+from .paging import LIST_FILTERS, check_filters, iter_pages
 from .reconciliation import Reconciliation
 from .reconciliation import reconcile as _reconcile
-from .resend import MAX_RATE_LIMIT_WAIT_S, decide, kind_of
-from .signing import sign_headers
+from .resend import MAX_RATE_LIMIT_WAIT_S
 from .terms import parse_term
 from .writes import OpenLoans, Write, submit
 
@@ -70,90 +64,6 @@ if TYPE_CHECKING:
 __all__ = ["LoanClient", "PreparedRequest"]
 
 log = logging.getLogger(__name__)
-
-_TYPED_WRITES = {
-    "borrow": "borrow",
-    "repay": "repay",
-    "adjust_collateral": "adjust_collateral",
-    "flexible_borrow": "new.borrow",
-    "fixed_borrow": "new.borrow",
-    "flexible_repay": "new.flexible_repay",
-    "fixed_fully_repay": "new.fixed_fully_repay",
-    "new_adjust_collateral": "new.adjust_collateral",
-}
-_FILTERS = {  # the documented filters of the legacy list endpoints (API reference L6-L11)
-    "ongoing_orders": ("orderId", "loanCurrency", "collateralCurrency", "loanTermType",
-                       "loanTerm", "limit"),
-    "repayment_history": ("orderId", "repayId", "loanCurrency", "limit"),
-    "borrow_history": ("orderId", "loanCurrency", "collateralCurrency", "limit"),
-    "adjustment_history": ("orderId", "adjustId", "collateralCurrency", "limit"),
-}
-
-
-@dataclass(frozen=True)
-class PreparedRequest:
-    """A signed request, ready to send: what a dry run shows.
-
-    ``repr`` masks the API key and hides the signature; the body is shown
-    exactly as it would be sent.
-    """
-
-    method: str
-    url: str
-    headers: Mapping[str, str]
-    body: str
-
-    def redacted_headers(self) -> dict[str, str]:
-        """Headers with the key masked and the signature hidden."""
-        shown = dict(self.headers)
-        if "X-BAPI-API-KEY" in shown:
-            shown["X-BAPI-API-KEY"] = mask(shown["X-BAPI-API-KEY"])
-        if "X-BAPI-SIGN" in shown:
-            shown["X-BAPI-SIGN"] = f"<{len(shown['X-BAPI-SIGN'])} characters, hidden>"
-        return shown
-
-    def __repr__(self) -> str:
-        lines = [f"{self.method} {self.url}"]
-        lines += [f"{k}: {v}" for k, v in self.redacted_headers().items()]
-        if self.body:
-            lines += ["", self.body]
-        return "\n".join(lines)
-
-    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
-        printer.text("Dry run: nothing was sent.\n" + repr(self))
-
-
-def _encode_query(params: Mapping[str, Any] | None) -> str:
-    """``k=v&...`` in the given order, ``None`` values dropped, values percent-encoded."""
-    if not params:
-        return ""
-    return "&".join(
-        f"{quote(str(k), safe='')}={quote(_text(v), safe=',:')}"
-        for k, v in params.items()
-        if v is not None
-    )
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, Decimal):
-        return format(value, "f")
-    if isinstance(value, float):
-        raise TypeError("floats are not sent: pass text or Decimal")
-    return str(value)
-
-
-def _check_key(credentials: Credentials) -> Credentials:
-    """Refuse a key that cannot go in a header, without echoing it."""
-    key = credentials.api_key
-    bad = next((i for i, ch in enumerate(key) if not 0x21 <= ord(ch) <= 0x7E), None)
-    if bad is not None:
-        raise CredentialsError(
-            f"the API key has a character that cannot be sent at position {bad + 1} of "
-            f"{len(key)} (whitespace, a line break, or non-ASCII such as a zero-width space "
-            "or a curly quote): copy the key again"
-        )
-    return credentials
-
 
 class LoanClient:
     """A Bybit V5 crypto-loan client.
@@ -196,13 +106,14 @@ class LoanClient:
         self.settings = Settings.resolve(network, base_url, recv_window, timeout)
         if credentials is None and (api_key or api_secret or private_key):
             credentials = Credentials(api_key or "", api_secret, private_key=private_key)
-        self._credentials = None if credentials is None else _check_key(credentials)
+        self._credentials = None if credentials is None else check_key(credentials)
         self._credentials_given = credentials is not None
         self.profile = profile
         self._ledger = ledger
         self._transport = transport
         self.source = source
         self._clock = ExchangeClock()
+        self._calls = CallPath(self, self._clock)
         self._open_loans = OpenLoans()
         self._base_url: str | None = self.settings.base_url or NETWORKS[self.settings.network]
         self._host: str | None = origin(self._base_url) if self._base_url else None
@@ -253,7 +164,7 @@ class LoanClient:
     def credentials(self) -> Credentials:
         """The credentials requests are signed with (resolved on first use)."""
         if self._credentials is None:
-            self._credentials = _check_key(self._resolve_credentials())
+            self._credentials = check_key(self._resolve_credentials())
         return self._credentials
 
     def _resolve_credentials(self) -> Credentials:
@@ -328,7 +239,7 @@ class LoanClient:
     def sync_clock(self) -> float:
         """Measure the exchange clock's offset from ours (ms), from the round-trip midpoint."""
         before = time.time()
-        envelope, _ = self._request(ep.SERVER_TIME, {}, resync=False)
+        envelope, _ = self._calls.request(ep.SERVER_TIME, {}, resync=False)
         after = time.time()
         info = RequestInfo("GET", self.base_url + ep.SERVER_TIME.path)
         offset = self._clock.measure(before, after, server_time_ms(envelope, info))
@@ -365,9 +276,7 @@ class LoanClient:
         body: str | None = None,
     ) -> PreparedRequest:
         """Build and sign a request without sending it (uses the last clock offset)."""
-        payload, url = self._payload(endpoint, params, body)
-        headers = self._headers(endpoint, payload, self._clock.now_ms())
-        return PreparedRequest(endpoint.method, url, headers, payload if endpoint.has_body else "")
+        return self._calls.prepare(endpoint, params, body=body)
 
     def call(
         self,
@@ -381,110 +290,20 @@ class LoanClient:
         A write endpoint is refused: writes go through the typed methods,
         which record them in the ledger.
         """
-        if endpoint.writes:
-            method = _TYPED_WRITES.get(endpoint.name)
-            hint = f"LoanClient.{method}()" if method else "its typed LoanClient method"
-            raise ValidationError(
-                f"{endpoint} changes state: send it with {hint}, which records it in the "
-                "ledger first; call() sends reads only",
-                suggest_method=method,
-            )
-        return self._request(endpoint, params, body=body)[0]["result"]
+        return self._calls.read(endpoint, params, body=body)
 
     def send_write(self, endpoint: Endpoint, body: str) -> tuple[dict[str, Any], int]:
         """Send a write once (the resend table decides any resend): envelope and HTTP status.
 
         Used by the write protocol (:func:`loan_widgets.writes.submit`) only.
         """
-        return self._request(endpoint, None, body=body)
-
-    def _payload(
-        self, endpoint: Endpoint, params: Mapping[str, Any] | None, body: str | None
-    ) -> tuple[str, str]:
-        if endpoint.has_body:
-            payload = (
-                body
-                if body is not None
-                else compact_json(
-                    {k: _text(v) if v is not None else None for k, v in (params or {}).items()}
-                )
-            )
-            return payload, self.base_url + endpoint.path
-        payload = _encode_query(params)
-        return payload, self.base_url + endpoint.path + (f"?{payload}" if payload else "")
-
-    def _headers(
-        self, endpoint: Endpoint, payload: str, timestamp_ms: int | None
-    ) -> dict[str, str]:
-        headers = {"Content-Type": "application/json"} if endpoint.has_body else {}
-        if endpoint.signed:
-            assert timestamp_ms is not None
-            headers.update(
-                sign_headers(self.credentials, timestamp_ms, self.settings.recv_window, payload)
-            )
-        return headers
-
-    def _request(
-        self,
-        endpoint: Endpoint,
-        params: Mapping[str, Any] | None,
-        *,
-        body: str | None = None,
-        resync: bool = True,
-    ) -> tuple[dict[str, Any], int]:
-        """Send, check, and resend as :mod:`loan_widgets.resend` allows: (envelope, status)."""
-        payload, url = self._payload(endpoint, params, body)
-        data = payload.encode("utf-8") if endpoint.has_body else None
-        info = RequestInfo(
-            endpoint.method, self.base_url + endpoint.path, payload if endpoint.has_body else ""
-        )
-        if endpoint.signed:
-            self.check_credentials()  # fail on missing credentials before anything is sent
-        writes = endpoint.writes
-        attempt, resent = 0, False
-        while True:
-            attempt += 1
-            timestamp = self.timestamp_ms() if endpoint.signed else None
-            headers = self._headers(endpoint, payload, timestamp)
-            try:
-                raw = self.transport.send(endpoint.method, url, data, headers, writes=writes)
-                log.debug("%s %s -> HTTP %s in %.1f ms", endpoint.method, endpoint.path,
-                          raw.status, raw.elapsed * 1e3)
-                return check(raw, info, writes=writes, name=endpoint.name), raw.status
-            except LoanWidgetsError as error:
-                kind = kind_of(error)
-                if kind == "timestamp" and not resync:
-                    raise
-                wait = decide(
-                    kind, writes=writes, attempt=attempt, resent=resent,
-                    reset_wait_s=self._reset_wait(error),
-                )
-                if wait is None:
-                    if writes and isinstance(error, AnswerLost):
-                        raise OutcomeUnknown(
-                            f"outcome unknown: {error}; the {endpoint.name} may have been "
-                            "executed",
-                            request=info,
-                        ) from None
-                    raise
-                if kind == "timestamp":
-                    self.sync_clock()
-                if wait:
-                    time.sleep(wait)
-                resent = resent or writes
-
-    def _reset_wait(self, error: LoanWidgetsError) -> float:
-        """Seconds until a rate limit resets, by the exchange's header (1 s if unknown)."""
-        reset = error.reset_at_ms if isinstance(error, RateLimitError) else None
-        if reset is None:
-            return 1.0
-        return max(0.0, (reset - self._clock.now_ms()) / 1000) + 0.01
+        return self._calls.request(endpoint, None, body=body)
 
     # -- typed reads ---------------------------------------------------------------------
 
     def server_time(self) -> datetime:
         """The exchange's clock, as a UTC datetime."""
-        envelope, _ = self._request(ep.SERVER_TIME, {}, resync=False)
+        envelope, _ = self._calls.request(ep.SERVER_TIME, {}, resync=False)
         info = RequestInfo("GET", self.base_url + ep.SERVER_TIME.path)
         return _utc(server_time_ms(envelope, info))
 
@@ -538,7 +357,7 @@ class LoanClient:
         return self._list("adjustment_history", ep.ADJUSTMENT_HISTORY, params)
 
     def _list(self, name: str, endpoint: Endpoint, params: Mapping[str, Any]) -> list[Any]:
-        check_filters(name, params, _FILTERS[name])
+        check_filters(name, params, LIST_FILTERS[name])
         return list(self.iter_pages(endpoint, params))
 
     def iter_pages(

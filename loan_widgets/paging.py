@@ -15,11 +15,18 @@ from typing import Any
 
 from .errors import BadResponse, RequestInfo, ValidationError
 
-__all__ = ["MAX_PAGES", "PAGE_LIMIT", "check_filters", "iter_pages"]
+__all__ = ["LIST_FILTERS", "MAX_PAGES", "PAGE_LIMIT", "check_filters", "iter_pages"]
 
 MAX_PAGES = 1000
 """At 100 items a page: 100,000 items, far more than one account's loans or history."""
 PAGE_LIMIT = "100"
+LIST_FILTERS = {  # the documented filters of the legacy list endpoints (API reference L6-L11)
+    "ongoing_orders": ("orderId", "loanCurrency", "collateralCurrency", "loanTermType",
+                       "loanTerm", "limit"),
+    "repayment_history": ("orderId", "repayId", "loanCurrency", "limit"),
+    "borrow_history": ("orderId", "loanCurrency", "collateralCurrency", "limit"),
+    "adjustment_history": ("orderId", "adjustId", "collateralCurrency", "limit"),
+}
 
 
 def iter_pages(

@@ -154,10 +154,11 @@ class OpenLoans:
         self._evidence_id: int | None = None
         self._ids: set[str] = set()
 
-    def evidence_id(self, session: WriteSession, ledger: Ledger) -> int:
-        """The evidence to record with the next legacy borrow (reads if stale)."""
+    def evidence_id(self, session: WriteSession, ledger: Ledger, unsettled: bool) -> int:
+        """The evidence to record with the next legacy borrow (read again if stale, or
+        while ``unsettled`` rows of the host exist)."""
         stale = time.monotonic() - self._taken > EVIDENCE_MAX_AGE_S
-        if stale or self._evidence_id is None or ledger.has_unsettled(session.host):
+        if stale or self._evidence_id is None or unsettled:
             ids = session.open_loan_ids()
             self._evidence_id = ledger.record_evidence(session.host, ids)
             self._ids, self._taken = ids, time.monotonic()
@@ -192,11 +193,12 @@ def submit(session: WriteSession, write: Write, known: OpenLoans | None = None) 
         "network": session.network, "source": write.source, "api": write.api,
         "action": write.action, "body": write.body, "host": host, **write.fields,
     }
-    if not write.force:
+    unsettled = ledger.has_unsettled(host)  # one indexed read; the hot path has none
+    if unsettled and not write.force:
         ledger.check_no_unsettled_twin(**record)
     try:
         session.sync_clock_if_stale()
-        evidence = (known or OpenLoans()).evidence_id(session, ledger) if (
+        evidence = (known or OpenLoans()).evidence_id(session, ledger, unsettled) if (
             write.needs_evidence) else None
     except LedgerError:
         raise  # the ledger itself refused: nothing was sent and no row can be written

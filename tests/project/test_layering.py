@@ -19,6 +19,7 @@ CORE = [
     "loan_widgets.frames",
     "loan_widgets.quote",
     "loan_widgets.reconciliation",
+    "loan_widgets.calls",
     "loan_widgets.envelope",
     "loan_widgets.resend",
     "loan_widgets.paging",
