@@ -112,15 +112,28 @@ class _DeadlineReader(io.RawIOBase):
         return self._sock.recv_into(buffer)
 
 
+class _Reading:
+    """Hands ``HTTPResponse`` a reader bounded by the deadline instead of ``makefile``."""
+
+    __slots__ = ("_reader",)
+
+    def __init__(self, reader: io.BufferedReader) -> None:
+        self._reader = reader
+
+    def makefile(self, mode: str) -> io.BufferedReader:
+        return self._reader
+
+
 class _Response(http.client.HTTPResponse):
     """An ``HTTPResponse`` whose every read is bounded by the request's deadline."""
 
     def __init__(self, sock: socket.socket, *args: Any, **kwargs: Any) -> None:
-        super().__init__(sock, *args, **kwargs)
         deadline = getattr(_deadline, "value", None)
         if deadline is not None:
-            self.fp.close()
-            self.fp = io.BufferedReader(_DeadlineReader(sock, deadline))
+            reader = io.BufferedReader(_DeadlineReader(sock, deadline))
+            super().__init__(_Reading(reader), *args, **kwargs)  # type: ignore[arg-type]
+        else:
+            super().__init__(sock, *args, **kwargs)
 
 
 class _HTTPConnection(http.client.HTTPConnection):
