@@ -23,7 +23,6 @@ the client delegate here. Credentials are not settings: see
 
 from __future__ import annotations
 
-import ipaddress
 import os
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -82,6 +81,8 @@ def is_loopback(host: str) -> bool:
     name = host.lower().rstrip(".").strip("[]")
     if name in _LOOPBACK_NAMES:
         return True
+    import ipaddress  # only when a base URL is checked
+
     try:
         return ipaddress.ip_address(name).is_loopback
     except ValueError:

@@ -11,7 +11,6 @@ process on this host" counts as gone.
 from __future__ import annotations
 
 import os
-import socket
 
 __all__ = ["alive", "token"]
 
@@ -44,6 +43,8 @@ def _boot_id() -> str:
 
 
 def _host() -> str:
+    import socket  # loaded on the first write, not with the package
+
     return socket.gethostname().replace(":", "_") or "localhost"
 
 
