@@ -25,6 +25,7 @@ from .errors import (
     CredentialsError,
     DuplicateOrderError,
     ExchangeError,
+    LedgerError,
     LoanWidgetsError,
     OutcomeUnknown,
     RateLimitError,
@@ -53,6 +54,7 @@ __all__ = [
     "DuplicateOrderError",
     "ExchangeError",
     "Ledger",
+    "LedgerError",
     "LoanClient",
     "LoanWidgetsError",
     "OutcomeUnknown",
@@ -71,14 +73,17 @@ __all__ = [
 ]
 
 
-def reconcile(network: str | None = None) -> Any:
-    """Settle ``unknown`` ledger rows of ``network`` by reading the exchange (never resending)."""
-    return LoanClient(network=network).reconcile()
+def reconcile(network: str | None = None, *, profile: str | None = None) -> Any:
+    """Settle unsettled ledger rows of ``network``'s host by reading the exchange (never
+    resending); rows still in flight are listed with why they wait."""
+    with LoanClient(network=network, profile=profile) as client:
+        return client.reconcile()
 
 
-def loans(network: str | None = None) -> Any:
+def loans(network: str | None = None, *, profile: str | None = None) -> Any:
     """Open loans on ``network`` as a DataFrame (exact Decimal amounts, tz-aware times)."""
-    return LoanClient(network=network).loans()
+    with LoanClient(network=network, profile=profile) as client:
+        return client.loans()
 
 
 def __getattr__(name: str) -> Any:

@@ -5,7 +5,8 @@
     LoanWidgetsError
     ├── ValidationError          bad input, rejected locally: nothing was sent
     ├── ConfigurationError       a setting is wrong (network, URL, timeout)
-    │   └── CredentialsError     credentials missing or unreadable
+    │   ├── CredentialsError     credentials missing or unreadable
+    │   └── LedgerError          the ledger file cannot be used (nothing was sent)
     ├── TransportError           the HTTP exchange failed (``.http_status`` if any)
     │   ├── ConnectError         no connection was made: nothing was sent
     │   ├── AnswerLost           sent, but no answer came (timeout, dropped)
@@ -26,8 +27,13 @@ whose outcome is not settled yet.
 
 Errors carry structured suggestions instead of UI text: ``.reconcile`` (read
 the exchange before doing anything else), ``.suggest_api`` (the loan API that
-would take this request) and ``.ledger_id`` (the row that recorded it). The
-magic and the widget turn them into their own words.
+would take this request), ``.suggest_method`` (the typed client method to use)
+and ``.ledger_id`` (the row that recorded it). The magic and the widget turn
+them into their own words.
+
+Errors are immutable once built: ``str(e) == e.args[0]`` always, and a layer
+that knows more (the ledger row, a suggestion) builds a new error with
+:meth:`LoanWidgetsError.derive` instead of changing the one it caught.
 
 The HTTP status and Bybit's ``retCode`` are kept apart: ``http_status`` is
 what the HTTP layer said, ``ret_code`` what the exchange said in its body.
@@ -50,6 +56,7 @@ __all__ = [
     "CredentialsError",
     "DuplicateOrderError",
     "ExchangeError",
+    "LedgerError",
     "LoanWidgetsError",
     "OutcomeUnknown",
     "RateLimitError",
@@ -83,8 +90,12 @@ class LoanWidgetsError(Exception):
         http_status: the HTTP status of the answer, if one came.
         ledger_id: the ledger row that recorded the order, if any.
         suggest_api: ``"new"`` or ``"legacy"`` when the other loan API would take it.
+        suggest_method: the typed ``LoanClient`` method to use instead (e.g. ``"borrow"``).
         reconcile: True when the exchange must be read (reconciled) before
             anything is sent again.
+
+    Attributes set here (and by subclasses' constructors) cannot be changed
+    afterwards; :meth:`derive` makes a changed copy.
     """
 
     request: RequestInfo | None = None
@@ -97,18 +108,54 @@ class LoanWidgetsError(Exception):
         http_status: int | None = None,
         ledger_id: int | None = None,
         suggest_api: str | None = None,
+        suggest_method: str | None = None,
         reconcile: bool = False,
     ) -> None:
         super().__init__(message)
-        self.message = message
         self.request = request
         self.http_status = http_status
         self.ledger_id = ledger_id
         self.suggest_api = suggest_api
+        self.suggest_method = suggest_method
         self.reconcile = reconcile
+
+    @property
+    def message(self) -> str:
+        """The one-line text (``args[0]``)."""
+        return str(self.args[0]) if self.args else ""
 
     def __str__(self) -> str:
         return self.message
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in self.__dict__ and name not in _MUTABLE_ALWAYS:
+            raise AttributeError(
+                f"{type(self).__name__}.{name} is fixed once built: use derive() for a changed copy"
+            )
+        super().__setattr__(name, value)
+
+    def derive(self, message: str | None = None, **fields: Any) -> LoanWidgetsError:
+        """A copy of this error (same class) with another message and/or fields."""
+        state = dict(self.__dict__)
+        unknown = set(fields) - set(state)
+        if unknown:
+            raise TypeError(f"{type(self).__name__} has no field {', '.join(sorted(unknown))}")
+        state.update(fields)
+        return _rebuild(type(self), self.message if message is None else message, state)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (type(self), self.message, dict(self.__dict__)))
+
+
+_MUTABLE_ALWAYS = frozenset({"__notes__", "__traceback__", "__cause__", "__context__"})
+
+
+def _rebuild(cls: type[LoanWidgetsError], message: str, state: dict[str, Any]) -> Any:
+    error = cls.__new__(cls)
+    Exception.__init__(error, message)
+    for name, value in state.items():
+        object.__setattr__(error, name, value)
+    return error
 
 
 class ValidationError(LoanWidgetsError, ValueError):
@@ -121,6 +168,10 @@ class ConfigurationError(LoanWidgetsError):
 
 class CredentialsError(ConfigurationError):
     """Credentials are missing or cannot be read."""
+
+
+class LedgerError(ConfigurationError):
+    """The ledger file cannot be opened or written (checked before anything is sent)."""
 
 
 class TransportError(LoanWidgetsError):
@@ -161,7 +212,7 @@ class DuplicateOrderError(ValidationError):
     def __init__(self, message: str, *, ledger_ids: tuple[int, ...] = (), **kwargs: Any) -> None:
         kwargs.setdefault("reconcile", True)
         super().__init__(message, **kwargs)
-        self.ledger_ids = ledger_ids
+        self.ledger_ids = tuple(ledger_ids)
 
 
 _HINTS: dict[int, str] = {
@@ -233,9 +284,13 @@ class TimestampError(ExchangeError):
 
 
 class RateLimitError(ExchangeError):
-    """10006: the per-UID rate limit was hit."""
+    """10006: the per-UID rate limit was hit (``.reset_at_ms``: when it resets, exchange time)."""
 
-    reset_at_ms: int | None = None
+    def __init__(
+        self, ret_code: int, ret_msg: str, *, reset_at_ms: int | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(ret_code, ret_msg, **kwargs)
+        self.reset_at_ms = reset_at_ms
 
 
 class AmbiguousAnswer(ExchangeError, OutcomeUnknown):
@@ -254,13 +309,18 @@ def exchange_error(
     request: RequestInfo | None = None,
     http_status: int | None = 200,
     write: bool = False,
+    reset_at_ms: int | None = None,
 ) -> ExchangeError:
     """Build the most specific ``ExchangeError`` subclass for a retCode.
 
     ``write`` marks an answer to a state-changing request: then 10000/10016
-    give an :class:`AmbiguousAnswer`.
+    give an :class:`AmbiguousAnswer`. ``reset_at_ms`` goes with 10006.
     """
     if write and ret_code in AMBIGUOUS_CODES:
         return AmbiguousAnswer(ret_code, ret_msg, request=request, http_status=http_status)
-    cls = {10002: TimestampError, 10006: RateLimitError}.get(ret_code, ExchangeError)
+    if ret_code == 10006:
+        return RateLimitError(
+            ret_code, ret_msg, request=request, http_status=http_status, reset_at_ms=reset_at_ms
+        )
+    cls = TimestampError if ret_code == 10002 else ExchangeError
     return cls(ret_code, ret_msg, request=request, http_status=http_status)

@@ -12,16 +12,20 @@ through these endpoints. How they differ from the legacy ones:
   errors are the 148xxx family; writes are limited to 1 request a second
   and queries to 5.
 
-Every write goes through the client's one write path: a ledger row (api
-``new``) before sending, never resent on a lost answer.
+Every write goes through the client's one write path
+(:func:`loan_widgets.writes.submit`): a ledger row (api ``new``) before
+sending, never resent on a lost answer, refused while an identical one is
+unsettled unless forced. This module depends on what it uses of the client
+(:class:`LoanSession`), not on the client module, so the two never import
+each other.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from . import endpoints as ep
 from .clock import utc_now as _utc_now
@@ -29,11 +33,41 @@ from .errors import ValidationError
 from .numbers import compact_json as _body
 from .numbers import plain as _plain
 from .orders import ActionResult, BorrowRequest, BorrowResult, parse_amount, parse_coin
+from .writes import Write, Written
 
-if TYPE_CHECKING:
-    from .client import LoanClient
+__all__ = [
+    "FixedRepayRequest",
+    "FlexibleRepayRequest",
+    "LoanSession",
+    "NewLoanApi",
+    "PoolAdjustRequest",
+]
 
-__all__ = ["FixedRepayRequest", "FlexibleRepayRequest", "NewLoanApi", "PoolAdjustRequest"]
+
+class LoanSession(Protocol):
+    """What the new API uses of a :class:`~loan_widgets.client.LoanClient`."""
+
+    network: str
+    source: str
+
+    def call(
+        self, endpoint: ep.Endpoint, params: Mapping[str, Any] | None = None, *,
+        body: str | None = None,
+    ) -> dict[str, Any]: ...
+
+    def iter_pages(
+        self, endpoint: ep.Endpoint, params: Mapping[str, Any] | None = None
+    ) -> Iterator[dict[str, Any]]: ...
+
+    def prices(self, coins: list[str] | None = None) -> dict[str, Decimal]: ...
+
+    def collateral_data(
+        self, currency: str | None = None, vip_level: str | None = None
+    ) -> list[dict[str, Any]]: ...
+
+    def borrow(self, *args: Any, **kwargs: Any) -> BorrowResult: ...
+
+    def write(self, write: Write) -> Written: ...
 
 
 @dataclass(frozen=True)
@@ -117,7 +151,7 @@ class PoolAdjustRequest:
 class NewLoanApi:
     """The new loan API on a :class:`~loan_widgets.client.LoanClient` (``client.new``)."""
 
-    def __init__(self, client: LoanClient) -> None:
+    def __init__(self, client: LoanSession) -> None:
         self._client = client
 
     # -- public market data ---------------------------------------------------------------
@@ -254,6 +288,7 @@ class NewLoanApi:
         term: Any = None,
         annual_rate: Any = None,
         source: str | None = None,
+        force: bool = False,
     ) -> BorrowResult:
         """A flexible borrow, or a fixed one with ``term`` and ``annual_rate``.
 
@@ -263,17 +298,17 @@ class NewLoanApi:
         request = BorrowRequest(
             loan_currency, collateral_currency, loan_amount, collateral_amount, term, annual_rate
         )
-        return self._client.borrow(request=request, api="new", source=source)
+        return self._client.borrow(request=request, api="new", source=source, force=force)
 
     def flexible_repay(
-        self, loan_currency: str, amount: Any, *, source: str | None = None
+        self, loan_currency: str, amount: Any, *, source: str | None = None, force: bool = False
     ) -> ActionResult:
         """Repay flexible debt in ``loan_currency`` (interest first)."""
         request = FlexibleRepayRequest(loan_currency, amount)
         return self._write(
-            ep.FLEXIBLE_REPAY, request, "repay", "repayId", source,
+            ep.FLEXIBLE_REPAY, request, "repay", "repayId", source, force,
             loan_currency=request.loan_currency, loan_amount=request.amount,
-            ref_id=request.loan_currency,
+            coin=request.loan_currency,
         )
 
     def fixed_fully_repay(
@@ -282,38 +317,40 @@ class NewLoanApi:
         loan_currency: str | None = None,
         *,
         source: str | None = None,
+        force: bool = False,
     ) -> ActionResult:
         """Repay a fixed contract (or all of a coin's) in full."""
         request = FixedRepayRequest(
             None if loan_id is None else str(loan_id), loan_currency
         )
         return self._write(
-            ep.FIXED_FULLY_REPAY, request, "repay", "repayId", source,
-            loan_currency=request.loan_currency, ref_id=request.loan_id or request.loan_currency,
+            ep.FIXED_FULLY_REPAY, request, "repay", "repayId", source, force,
+            loan_currency=request.loan_currency, ref_id=request.loan_id,
+            coin=request.loan_currency,
         )
 
     def adjust_collateral(
-        self, currency: str, amount: Any, direction: str, *, source: str | None = None
+        self, currency: str, amount: Any, direction: str, *, source: str | None = None,
+        force: bool = False,
     ) -> ActionResult:
         """Add a coin to the collateral pool, or take some back."""
         request = PoolAdjustRequest(currency, amount, direction)
         return self._write(
-            ep.NEW_ADJUST_COLLATERAL, request, "adjust", "adjustId", source,
+            ep.NEW_ADJUST_COLLATERAL, request, "adjust", "adjustId", source, force,
             collateral_currency=request.currency, collateral_amount=request.amount,
-            term=request.direction,
+            direction=request.direction, coin=request.currency,
         )
 
     def _write(
         self, endpoint: ep.Endpoint, request: Any, action: str, id_key: str,
-        source: str | None, **fields: Any,
+        source: str | None, force: bool, **fields: Any,
     ) -> ActionResult:
         client = self._client
-        envelope, row, latency, _ = client._submit(
-            endpoint, request.to_body(), source=source or client.source, action=action,
-            api="new", **fields,
-        )
-        result = envelope.get("result") or {}
+        done = client.write(Write(
+            endpoint, request.to_body(), action, id_key, "new", source or client.source, force,
+            fields,
+        ))
         return ActionResult(
-            action, str(result.get(id_key, "")), request, client.network, _utc_now(), latency,
-            row,
+            action, done.order_id, request, client.network, _utc_now(), done.latency_ms,
+            done.ledger_id,
         )

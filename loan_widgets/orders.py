@@ -69,6 +69,8 @@ def parse_amount(value: object, what: str = "amount") -> Decimal:
         text = value.strip()
         if not text:
             raise ValidationError(f"{what} is empty")
+        if text.startswith("-") and _AMOUNT.fullmatch(text[1:]):  # as 0 is: a number, too small
+            raise ValidationError(f"{what} must be greater than zero, not {text}")
         if not _AMOUNT.fullmatch(text):
             raise ValidationError(
                 f"{what} {_shown(value)!s} is not a plain decimal number (write e.g. 550 or 0.05)"

@@ -91,6 +91,16 @@ class TestBorrow:
         assert result.order_id in result._repr_html_() and "sandbox" in result._repr_html_()
 
 
+class TestTypedReads:
+    """Typed list reads refuse filters the endpoint does not document."""
+
+    def test_misspelt_filter(self, client: LoanClient, exchange) -> None:
+        """orderID (for orderId) is refused with the allowed list, before any request."""
+        with pytest.raises(ValidationError, match=r"'orderID'.*orderId, loanCurrency") as info:
+            client.ongoing_orders(orderID="1")
+        assert "\n" not in str(info.value) and exchange.count() == 0
+
+
 class TestDryRun:
     """prepare() signs the exact body and sends nothing."""
 
@@ -139,7 +149,8 @@ class TestExchangeErrors:
         assert info.value.ret_code == 177011
 
     def test_wrong_secret_is_10004_sent_once(self, server, exchange, ledger: Ledger) -> None:
-        """A wrong secret is refused with 10004 and never resent."""
+        """A wrong secret is refused with 10004 by the signed read before the borrow: the
+        borrow is never sent, and its row says it never left."""
         with (
             LoanClient(
                 base_url=server.base_url, api_key=PLANTED_KEY, api_secret="wrong", ledger=ledger
@@ -148,7 +159,7 @@ class TestExchangeErrors:
         ):
             c.borrow("USDT", "550", "BTC")
         assert info.value.ret_code == 10004 and "signature" in info.value.hint
-        assert len(posts(exchange)) == 1
+        assert len(posts(exchange)) == 0 and ledger.get(info.value.ledger_id).status == "failed"
 
     def test_unknown_key_is_10003(self, server, ledger: Ledger) -> None:
         """An unknown key is refused with 10003 and a hint about environments."""
@@ -179,11 +190,11 @@ class TestResend:
 
     def test_10002_resyncs_and_resends_once(self, client: LoanClient, exchange) -> None:
         """After the server clock jumps 30 s, 10002 leads to a re-sync and one resend."""
-        client.sync_clock()
+        client.borrow("USDT", "500", "BTC")  # clock and open loans known: the next is a POST
         exchange.faults.skew_ms = 30_000
         result = client.borrow("USDT", "550", "BTC")
-        codes = [p.ret_code for p in posts(exchange)]
-        assert codes == [10002, 0] and len(exchange.orders) == 1
+        codes = [p.ret_code for p in posts(exchange)][1:]
+        assert codes == [10002, 0] and len(exchange.orders) == 2
         assert result.order_id in exchange.orders
 
     @pytest.mark.parametrize("skew", [30_000, -30_000])
@@ -269,7 +280,8 @@ class TestTransport:
             pytest.raises(ConnectError),
         ):
             c.borrow("USDT", "550", "BTC")
-        assert ledger.count() == 0  # the clock sync failed first: nothing was submitted
+        [row] = ledger.rows()  # the clock sync failed first: the order never left
+        assert row.status == "failed" and "nothing was sent" in row.ret_msg
 
     def test_gets_are_retried(self, client: LoanClient, exchange) -> None:
         """A read-only GET survives one 502 by retrying."""

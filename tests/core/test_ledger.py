@@ -15,8 +15,10 @@ from loan_widgets.orders import BorrowRequest
 
 
 def _append(ledger: Ledger, amount: str = "550") -> int:
-    return ledger.record_borrow(
-        BorrowRequest("USDT", "BTC", amount), network="sandbox", source="api"
+    request = BorrowRequest("USDT", "BTC", amount)
+    return ledger.record_pending(
+        network="sandbox", source="api", body=request.to_body(), loan_currency="USDT",
+        loan_amount=request.loan_amount, collateral_currency="BTC", term=request.term,
     )
 
 
@@ -89,8 +91,9 @@ _WRITER = textwrap.dedent(
     from loan_widgets.orders import BorrowRequest
     ledger = Ledger(sys.argv[1])
     for i in range(int(sys.argv[2])):
-        row = ledger.record_borrow(BorrowRequest("USDT", "BTC", str(i + 1)),
-                                   network="sandbox", source=sys.argv[3])
+        request = BorrowRequest("USDT", "BTC", str(i + 1))
+        row = ledger.record_pending(network="sandbox", source=sys.argv[3],
+                                    body=request.to_body(), loan_amount=request.loan_amount)
         ledger.settle(row, "accepted", order_id=f"{sys.argv[3]}-{i}")
     """
 )
@@ -133,3 +136,91 @@ class TestProcesses:
         ids = [r.order_id for r in rows]
         assert len(set(ids)) == 400
         assert {r.status for r in rows} == {"accepted"}
+
+
+_OLD_SCHEMA = """
+CREATE TABLE orders (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, submitted_at_ms INTEGER NOT NULL,
+    updated_at_ms INTEGER NOT NULL, network TEXT NOT NULL, source TEXT NOT NULL,
+    api TEXT NOT NULL, action TEXT NOT NULL, loan_currency TEXT, loan_amount TEXT,
+    collateral_currency TEXT, collateral_amount TEXT, term TEXT, status TEXT NOT NULL,
+    order_id TEXT, ret_code INTEGER, ret_msg TEXT, http_status INTEGER, latency_ms REAL,
+    body TEXT NOT NULL
+);
+"""
+
+
+class TestMigration:
+    """Ledgers written by older versions open with one meaning per column, nothing lost."""
+
+    def _old(self, path: Path) -> None:
+        import sqlite3
+
+        conn = sqlite3.connect(path)
+        conn.executescript(_OLD_SCHEMA)
+        rows = [
+            ("testnet", "legacy", "borrow", "USDT", "550", None, "accepted", "111"),
+            ("testnet", "legacy", "borrow", "USDT", "550", None, "accepted", "111"),  # repeated
+            ("testnet", "legacy", "adjust", None, None, "add", "accepted", "222"),
+            ("mainnet", "new", "repay", "USDT", "10", None, "unknown", None),
+        ]
+        for network, api, action, coin, amount, term, status, order_id in rows:
+            conn.execute(
+                "INSERT INTO orders (submitted_at_ms, updated_at_ms, network, source, api, "
+                "action, loan_currency, loan_amount, term, status, order_id, body) "
+                "VALUES (1, 1, ?, 'api', ?, ?, ?, ?, ?, ?, ?, '{}')",
+                (network, api, action, coin, amount, term, status, order_id),
+            )
+        conn.commit()
+        conn.execute("ALTER TABLE orders ADD COLUMN ref_id TEXT")
+        conn.execute("UPDATE orders SET ref_id = 'USDT' WHERE action = 'repay'")
+        conn.commit()
+        conn.close()
+
+    def test_columns_mean_one_thing(self, tmp_path: Path) -> None:
+        """direction from term, coin from ref_id, host from the network; duplicates kept."""
+        path = tmp_path / "old.sqlite3"
+        self._old(path)
+        ledger = Ledger(path)
+        borrow, repeated, adjust, repay = ledger.rows()
+        assert (adjust.direction, adjust.term) == ("add", None)
+        assert (repay.coin, repay.ref_id, repay.host) == ("USDT", None, "https://api.bybit.com")
+        assert borrow.host == "https://api-testnet.bybit.com"
+        assert (repeated.order_id, ledger.tracking(repeated.id).duplicate_of) == ("111", 1)
+        assert ledger.tracking(repay.id).fingerprint is not None
+
+    def test_unique_order_ids_after_migration(self, tmp_path: Path) -> None:
+        """A migrated ledger refuses a new row repeating an order id of its host."""
+        import sqlite3
+
+        path = tmp_path / "old.sqlite3"
+        self._old(path)
+        ledger = Ledger(path)
+        row = ledger.record_pending(network="testnet", source="api", body="{}",
+                                    host="https://api-testnet.bybit.com")
+        conn = sqlite3.connect(path)
+        with pytest.raises(sqlite3.IntegrityError):
+            conn.execute("UPDATE orders SET order_id = '111' WHERE id = ?", (row,))
+        conn.close()
+        assert int(sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0]) == 1
+
+
+class TestDuplicateGuard:
+    """An identical order is refused while an earlier one is pending or unknown."""
+
+    def test_refused_in_one_statement(self, tmp_path: Path) -> None:
+        """The check and the insert are one statement; another host is another order."""
+        from loan_widgets import DuplicateOrderError
+
+        ledger = Ledger(tmp_path / "l.sqlite3")
+        fields = {"network": "sandbox", "source": "api", "body": "{}", "loan_currency": "USDT",
+                  "loan_amount": Decimal("550"), "collateral_currency": "BTC", "host": "h"}
+        first = ledger.record_pending(**fields, refuse_unsettled_twin=True)
+        with pytest.raises(DuplicateOrderError) as info:
+            ledger.record_pending(**{**fields, "loan_amount": Decimal("550.00")},
+                                  refuse_unsettled_twin=True)
+        assert info.value.ledger_ids == (first,) and ledger.count() == 1
+        ledger.record_pending(**{**fields, "host": "other"}, refuse_unsettled_twin=True)
+        ledger.settle(first, "accepted", order_id="1")
+        ledger.record_pending(**fields, refuse_unsettled_twin=True)
+        assert ledger.count() == 3

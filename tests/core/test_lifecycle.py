@@ -8,7 +8,7 @@ import pytest
 from IPython.core.error import UsageError
 from support import posts
 
-from loan_widgets import ExchangeError, LoanClient, OutcomeUnknown
+from loan_widgets import ExchangeError, LoanClient, OutcomeUnknown, ValidationError
 from loan_widgets.frames import LoansTable
 from loan_widgets.ledger import Ledger, default_ledger
 
@@ -83,13 +83,15 @@ class TestCollateral:
         assert history["amount"].tolist() == [Decimal("0.001"), Decimal("0.001")]
         assert str(history["adjusted_at"].dt.tz) == "UTC"
 
-    def test_reduce_beyond_max_is_177013(self, client: LoanClient, loan: str) -> None:
-        """Taking more than the allowed maximum is refused by the exchange."""
+    def test_reduce_beyond_max_is_refused_before_sending(
+        self, client: LoanClient, loan: str, exchange
+    ) -> None:
+        """Taking more than the allowed maximum is refused by the client's rule, unsent."""
         most = client.max_collateral_reduction(loan)
         assert most >= 0
-        with pytest.raises(ExchangeError) as info:
+        with pytest.raises(ValidationError) as info:
             client.adjust_collateral(loan, most + Decimal("0.0001"), "reduce")
-        assert info.value.ret_code == 177013
+        assert "at most" in str(info.value) and not posts(exchange, ADJUST)
 
 
 class TestViews:
@@ -148,10 +150,10 @@ class TestReconcile:
 
     def test_ambiguous_rows_stay_unknown(self, client: LoanClient, exchange, ledger) -> None:
         """Two lost borrows of the same loan and one extra loan cannot all be told apart."""
-        for _ in range(2):
+        for force in (False, True):  # the second is identical: sent only when forced
             exchange.faults.inject(BORROW, "drop")
             with pytest.raises(OutcomeUnknown):
-                client.borrow("USDT", "550", "BTC")
+                client.borrow("USDT", "550", "BTC", force=force)
         outcome = client.reconcile()
         assert [d.status for d in outcome.decisions] == ["unknown", "unknown"]
         assert "several" in outcome.decisions[0].reason
@@ -178,8 +180,11 @@ class TestReconcile:
         from loan_widgets.sandbox import Sandbox
 
         reused = Sandbox(seed=0)._new_id()  # the id this exchange will hand out next
-        old = ledger.record_borrow(
-            BorrowRequest("USDT", "BTC", "550"), network="sandbox", source="api"
+        request = BorrowRequest("USDT", "BTC", "550")
+        old = ledger.record_pending(
+            network="sandbox", source="api", body=request.to_body(), host=client.host,
+            loan_currency="USDT", loan_amount=request.loan_amount, collateral_currency="BTC",
+            term=request.term,
         )
         ledger.settle(old, "accepted", order_id=reused)
         exchange.faults.inject(BORROW, "drop")
@@ -229,7 +234,7 @@ class TestLifecycleMagics:
             ("repay", "", "expected ORDER_ID"),
             ("repay", "123 100 --all", "not both"),
             ("repay", "12a 100", "not an order id"),
-            ("repay", "123 -1", "not a plain decimal"),
+            ("repay", "123 -1", "greater than zero, not -1"),
             ("collateral", "grow 123 1", "add|reduce"),
             ("collateral", "add 123 0", "greater than zero"),
             ("loans", "--history fees", "loans, repayments or adjustments"),

@@ -73,8 +73,9 @@ class TestBorrowNew:
                 client.borrow("USDT", "550", "BTC", api="new", **kwargs)
         with pytest.raises(ValidationError, match="needs a loan amount"):
             client.borrow("USDT", None, "BTC", collateral_amount="0.1", api="new")
-        with pytest.raises(ValidationError, match="--api new"):
+        with pytest.raises(ValidationError, match="new loan API") as info:
             client.borrow("USDT", "550", "BTC", annual_rate="0.05")
+        assert info.value.suggest_api == "new" and "--api" not in str(info.value)
         assert not posts(relaxed, FLEX) and not posts(relaxed, FIXED)
 
     def test_148xxx_refusal(self, client: LoanClient, relaxed, ledger: Ledger) -> None:

@@ -66,7 +66,7 @@ class TestRejected:
             ({}, "give a loan amount or a collateral amount"),
             ({"loan_amount": "0"}, "greater than zero"),
             ({"loan_amount": "0.000"}, "greater than zero"),
-            ({"loan_amount": "-5"}, "not a plain decimal"),
+            ({"loan_amount": "-5"}, "greater than zero, not -5"),
             ({"loan_amount": Decimal("-5")}, "greater than zero"),
             ({"loan_amount": "NaN"}, "not a plain decimal"),
             ({"loan_amount": Decimal("NaN")}, "finite"),

@@ -154,7 +154,7 @@ TIMESTAMP = ("10002", "recv_window", "re-syncs", "NTP")
 
 FAULTS = [
     Fault("refused", refuse, ConnectError, REFUSED, "failed", 0, False),
-    Fault("refused-first-call", refuse, ConnectError, REFUSED, None, 0, False, first_call=True),
+    Fault("refused-first-call", refuse, ConnectError, REFUSED, "failed", 0, False, first_call=True),
     Fault(
         "slow-past-timeout", inject("latency", seconds=2 * TIMEOUT), OutcomeUnknown,
         (*UNKNOWN, rf"no answer .* within {TIMEOUT:g} s"), "unknown", 1, True,
@@ -434,7 +434,8 @@ class TestFaultTableThroughMagics:
 
 
 class _RawHandler(socketserver.StreamRequestHandler):
-    """Answers ``GET /v5/market/time`` properly and every other request per ``server.mode``."""
+    """Answers ``GET /v5/market/time`` and the open-loans read (no loans) properly, and every
+    other request per ``server.mode``."""
 
     server: MisbehavingServer
 
@@ -456,11 +457,16 @@ class _RawHandler(socketserver.StreamRequestHandler):
             if name.strip().lower() == b"content-length":
                 length = int(value)
         self.rfile.read(length)
-        if target.startswith(b"/v5/market/time"):
+        if target.startswith((b"/v5/market/time", b"/v5/crypto-loan/ongoing-orders")):
             now = time.time_ns()
+            result = (
+                {"timeSecond": str(now // 10**9), "timeNano": str(now)}
+                if target.startswith(b"/v5/market/time")
+                else {"list": [], "nextPageCursor": ""}
+            )
             body = json.dumps(
-                {"retCode": 0, "retMsg": "OK", "result": {"timeSecond": str(now // 10**9),
-                 "timeNano": str(now)}, "retExtInfo": {}, "time": now // 10**6}
+                {"retCode": 0, "retMsg": "OK", "result": result, "retExtInfo": {},
+                 "time": now // 10**6}
             ).encode()
             self.wfile.write(
                 b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"

@@ -48,7 +48,7 @@ BORROW_LINES = [
     line("USDT " + "9" * LONG + " BTC", "too large", id="5k digits"),
     line("USDT 1." + "1" * 19 + " BTC", "decimal places"),
     line("USDT 1e3 BTC", "not a plain decimal"),
-    line("USDT -550 BTC", "not a plain decimal"),
+    line("USDT -550 BTC", "greater than zero, not -550"),
     line("USDT 5\x0050 BTC", "not a plain decimal", id="NUL in amount"),
     line("USDT 550 BT\x00C", "not a coin code", id="NUL in coin"),
     line("USDT 550 BTC --x\x00", "unrecognized", id="NUL in flag"),

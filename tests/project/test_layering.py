@@ -18,9 +18,22 @@ CORE = [
     "loan_widgets.ledger",
     "loan_widgets.frames",
     "loan_widgets.quote",
-    "loan_widgets.reconcile",
+    "loan_widgets.reconciliation",
+    "loan_widgets.calls",
+    "loan_widgets.envelope",
+    "loan_widgets.resend",
+    "loan_widgets.paging",
+    "loan_widgets.writes",
+    "loan_widgets.writer",
+    "loan_widgets.journal",
+    "loan_widgets.ledger_file",
+    "loan_widgets.collateral",
+    "loan_widgets.clock",
     "loan_widgets.sandbox",
 ]
+
+
+_MODULES: list[str] = []
 
 
 def _loaded_after(code: str) -> set[str]:
@@ -56,6 +69,49 @@ class TestLayering:
         )
         loaded = _loaded_after(code)
         assert not loaded & {"IPython", "ipywidgets", "traitlets", "ipykernel", "requests"}
+
+    def test_no_import_cycles_in_the_core(self) -> None:
+        """No module of the client side imports one that imports it back (any import counts)."""
+        import ast
+        from pathlib import Path
+
+        import loan_widgets
+
+        package = Path(loan_widgets.__file__).parent
+        edges: dict[str, set[str]] = {}
+        _MODULES.clear()
+        for path in package.rglob("*.py"):
+            name = ".".join(path.relative_to(package.parent).with_suffix("").parts)
+            _MODULES.append(name.removesuffix(".__init__"))
+        for path in package.rglob("*.py"):
+            if "sandbox" in path.parts:
+                continue
+            name = ".".join(path.relative_to(package.parent).with_suffix("").parts)
+            name = name.removesuffix(".__init__")
+            base = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
+            found = set()
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.ImportFrom) and node.level:
+                    parts = base.split(".")[: len(base.split(".")) - node.level + 1]
+                    target = ".".join(parts + ([node.module] if node.module else []))
+                    subs = {f"{target}.{a.name}" for a in node.names}
+                    found |= subs if subs <= set(_MODULES) else subs | {target}
+            edges[name] = found
+        for name, found in edges.items():  # `from . import x` means module x, not the package
+            edges[name] = {t for t in found if t in edges}
+
+        def reaches(start: str, goal: str, seen: set[str]) -> bool:
+            for nxt in edges.get(start, ()):
+                if nxt == goal:
+                    return True
+                if nxt in edges and nxt not in seen:
+                    seen.add(nxt)
+                    if reaches(nxt, goal, seen):
+                        return True
+            return False
+
+        cyclic = sorted(m for m in edges if m != "loan_widgets" and reaches(m, m, set()))
+        assert cyclic == []
 
     def test_load_ext_stays_lazy(self) -> None:
         """`%load_ext loan_widgets` imports neither pandas, ipywidgets nor requests."""

@@ -106,7 +106,8 @@ class TestMainnetGuard:
 
 BAD_LINES = [
     ("USDT 0 BTC", "greater than zero"),
-    ("USDT -5 BTC", "not a plain decimal"),
+    ("USDT -5 BTC", "greater than zero, not -5"),
+    ("USDT 550", "no collateral coin: write %borrow USDT 550 COLLATERAL_COIN"),
     ("USDT nan BTC", "not a plain decimal"),
     ("USDT inf BTC", "not a plain decimal"),
     ("USDT 1e999999 BTC", "not a plain decimal"),
@@ -155,6 +156,83 @@ class TestBadInput:
             ip.run_line_magic("borrow", "USDT 5 BTC")
         assert "\n" not in str(info.value)
         assert default_ledger().rows()[-1].status == "rejected"
+
+
+class TestMessages:
+    """The magics' own words: flags for suggestions, usage outside a notebook, coins named."""
+
+    def test_no_keys_before_asking(self, ip, exchange, monkeypatch) -> None:
+        """--network mainnet with no keys says so; it never asks for 'yes' first."""
+        monkeypatch.setattr("builtins.input", lambda p="": pytest.fail("asked for yes"))
+        with pytest.raises(UsageError, match="no API credentials for mainnet"):
+            ip.run_line_magic("borrow", "USDT 550 BTC --network mainnet")
+        assert exchange.count() == 0 and default_ledger().count() == 0
+
+    def test_guard_names_key_and_host(self, ip, monkeypatch) -> None:
+        """The mainnet prompt names the host, the masked key and the profile in use."""
+        monkeypatch.setenv("BYBIT_API_KEY", "MAINKEY123")
+        monkeypatch.setenv("BYBIT_API_SECRET", "main-secret")
+        prompts: list[str] = []
+        monkeypatch.setattr("builtins.input", lambda p="": prompts.append(p) or "no")
+        with pytest.raises(UsageError, match="cancelled"):
+            ip.run_line_magic("borrow", "USDT 550 BTC --network mainnet")
+        assert "MA***23" in prompts[0] and "MAINKEY123" not in prompts[0]
+        assert "MAINNET (" in prompts[0]
+
+    def test_reduce_names_the_coin(self, ip) -> None:
+        """%collateral reduce ORDER gives the maximum in the loan's collateral coin."""
+        order = ip.run_line_magic("borrow", "USDT 550 BTC").order_id
+        shown = repr(ip.run_line_magic("collateral", f"reduce {order}"))
+        assert shown.startswith("At most ") and " BTC collateral can be taken" in shown
+
+    def test_bare_borrow_in_a_terminal(self, ip, capsys) -> None:
+        """Without a widget front end, bare %borrow explains the line form instead."""
+        assert ip.run_line_magic("borrow", "") is None
+        out = capsys.readouterr().out
+        assert "%borrow USDT 550 BTC" in out and "BorrowWidget(" not in out
+
+    def test_duplicate_names_reconcile_and_force(self, ip, exchange) -> None:
+        """An unsettled identical order: refused, naming %borrow --reconcile and --force."""
+        exchange.faults.inject("/v5/crypto-loan/borrow", "drop")
+        with pytest.raises(UsageError, match="%borrow --reconcile"):
+            ip.run_line_magic("borrow", "USDT 550 BTC")
+        with pytest.raises(UsageError) as info:
+            ip.run_line_magic("borrow", "USDT 550 BTC")
+        assert "--force" in str(info.value) and "%borrow --reconcile" in str(info.value)
+        assert len(posts(exchange)) == 1
+        ip.run_line_magic("borrow", "USDT 550 BTC --force")
+        assert len(posts(exchange)) == 2 and len(exchange.orders) == 2
+
+    def test_reconcile_then_send(self, ip, exchange) -> None:
+        """%borrow --reconcile settles the unknown row; the same line then goes out."""
+        exchange.faults.inject("/v5/crypto-loan/borrow", "drop")
+        with pytest.raises(UsageError):
+            ip.run_line_magic("borrow", "USDT 550 BTC")
+        outcome = ip.run_line_magic("borrow", "--reconcile")
+        assert [d.status for d in outcome.decisions] == ["accepted"]
+        assert isinstance(ip.run_line_magic("borrow", "USDT 550 BTC"), BorrowResult)
+
+    def test_profile_is_plumbed(self, ip) -> None:
+        """--profile and %config BorrowMagics.profile reach the credentials lookup."""
+        with pytest.raises(UsageError, match="profile named 'nope'"):
+            ip.run_line_magic("borrow", "USDT 550 BTC --network testnet --profile nope")
+        ip.run_line_magic("config", 'BorrowMagics.profile = "other"')
+        with pytest.raises(UsageError, match="profile named 'other'"):
+            ip.run_line_magic("loans", "--network testnet")
+
+    @pytest.mark.parametrize("magic", ["borrow", "repay", "collateral"])
+    def test_shared_options(self, ip, magic: str) -> None:
+        """Every write magic documents the same shared options."""
+        doc = ip.find_line_magic(magic).__doc__
+        for flag in ("--network", "--dry-run", "--yes", "--force", "--profile"):
+            assert flag in doc
+
+    def test_duplicate_detection_uses_the_parser(self, ip) -> None:
+        """Aliases of one option count as the same flag, for every option (no hand list)."""
+        for line in ("USDT 550 BTC --force --force", "USDT 550 BTC --profile a --profile b",
+                     "USDT 550 BTC -n sandbox --network sandbox", "USDT 550 BTC -y --yes"):
+            with pytest.raises(UsageError, match="given twice"):
+                ip.run_line_magic("borrow", line)
 
 
 class TestExtension:

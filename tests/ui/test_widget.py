@@ -205,7 +205,7 @@ class TestLinkedAmounts:
             ("loan_amount", "550.12345", "USDT allows at most 4 decimal places"),
             ("collateral_amount", "0.123456789", "BTC allows at most 8 decimal places"),
             ("loan_amount", "5e2", "is not a plain decimal number"),
-            ("loan_amount", "-5", "is not a plain decimal number"),
+            ("loan_amount", "-5", "must be greater than zero, not -5"),
             ("loan_amount", "1,000", "is not a plain decimal number"),
             ("loan_amount", "0", "must be greater than zero"),
         ],

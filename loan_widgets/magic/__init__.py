@@ -1,47 +1,47 @@
-"""``%borrow``: the IPython edge. Parse the line, build a request, call the client.
+"""``%borrow``, ``%repay``, ``%collateral``, ``%loans``: the IPython edge.
 
-Core errors become one-line ``UsageError`` messages here and only here.
+Each magic parses its line, builds a request and calls the client: the client
+owns dry runs, the duplicate guard and the collateral rules, so every entry
+point behaves alike. Shared options are declared once
+(:mod:`loan_widgets.magic.options`); core errors become one-line
+``UsageError`` messages, with their suggestions as flags, here and only here
+(:mod:`loan_widgets.magic.render`).
 """
 
 from __future__ import annotations
 
-import os
-import shlex
-from decimal import Decimal
+import inspect
 from typing import Any
 
-from IPython.core.error import StdinNotImplementedError, UsageError
+from IPython.core.display_functions import display
+from IPython.core.displaypub import DisplayPublisher
+from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_magic, magics_class
-from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from IPython.core.magic_arguments import argument, magic_arguments
 from traitlets import Float, Int, TraitError, Unicode, validate
 from traitlets.config import Configurable
 
-from .client import LoanClient
-from .config import NETWORKS
-from .endpoints import ADJUST_COLLATERAL, REPAY
-from .errors import LoanWidgetsError, ValidationError
-from .orders import AdjustRequest, BorrowRequest, RepayRequest
+from ..client import LoanClient
+from ..config import Settings, check_api, check_network, check_recv_window
+from ..errors import ConfigurationError, LoanWidgetsError, ValidationError
+from ..orders import AdjustRequest, BorrowRequest, RepayRequest
+from .options import options, parse, shorten
+from .render import confirm_mainnet, usage_error
 
 __all__ = ["BorrowMagics", "load_ipython_extension", "unload_ipython_extension"]
 
-_FLAGS = {
-    "--api": "--api",
-    "--rate": "--rate",
-    "-r": "--rate",
-    "--reconcile": "--reconcile",
-    "--all": "--all",
-    "--history": "--history",
-    "--collateral-amount": "--collateral-amount",
-    "-c": "--collateral-amount",
-    "--term": "--term",
-    "-t": "--term",
-    "--network": "--network",
-    "-n": "--network",
-    "--dry-run": "--dry-run",
-    "--yes": "--yes",
-    "-y": "--yes",
-    "--widget": "--widget",
-}
+USAGE = (
+    "%borrow shows the BorrowWidget in a notebook (JupyterLab, Notebook, Voila). Here, "
+    "borrow with a line: %borrow LOAN_COIN AMOUNT COLLATERAL_COIN, e.g. %borrow USDT 550 BTC "
+    "(--dry-run to see the signed request first; %borrow? for every option)."
+)
+
+
+def _validated(check: Any, value: Any) -> Any:
+    try:
+        return check(value)
+    except ConfigurationError as error:
+        raise TraitError(str(error)) from None
 
 
 @magics_class
@@ -49,12 +49,11 @@ class BorrowMagics(Magics, Configurable):
     """Borrow crypto from a notebook through Bybit's crypto-loan API.
 
     Settings (``%config BorrowMagics.network = "testnet"``) are traitlets;
-    credentials are never settings: they come from the environment.
+    credentials are never settings: ``profile`` only names where they are kept.
     """
 
     network = Unicode(
-        "",
-        help="sandbox, testnet or mainnet (empty: $LOAN_WIDGETS_NETWORK, else sandbox)",
+        "", help="sandbox, testnet or mainnet (empty: $LOAN_WIDGETS_NETWORK, else sandbox)"
     ).tag(config=True)
     base_url = Unicode(
         "", help="Another host for the network (empty: $LOAN_WIDGETS_BASE_URL or the default)"
@@ -66,6 +65,9 @@ class BorrowMagics(Magics, Configurable):
     api = Unicode(
         "legacy", help="legacy (/v5/crypto-loan/borrow) or new (flexible/fixed loan API)"
     ).tag(config=True)
+    profile = Unicode(
+        "", help="The credentials profile to use (empty: the network's default credentials)"
+    ).tag(config=True)
 
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
         super().__init__(shell=shell, config=shell.config if shell is not None else None, **kwargs)
@@ -76,22 +78,15 @@ class BorrowMagics(Magics, Configurable):
     @validate("network")
     def _check_network(self, proposal: dict[str, Any]) -> str:
         value = str(proposal["value"]).strip().lower()
-        if value and value not in NETWORKS:
-            raise TraitError(f"network must be one of {', '.join(NETWORKS)}, not {value!r}")
-        return value
+        return _validated(check_network, value) if value else ""
 
     @validate("api")
     def _check_api(self, proposal: dict[str, Any]) -> str:
-        value = str(proposal["value"]).strip().lower()
-        if value not in ("legacy", "new"):
-            raise TraitError(f"api must be legacy or new, not {value!r}")
-        return value
+        return _validated(check_api, proposal["value"])
 
     @validate("recv_window")
     def _check_recv_window(self, proposal: dict[str, Any]) -> int:
-        if not 1 <= proposal["value"] <= 60_000:
-            raise TraitError("recv_window must be between 1 and 60000 ms")
-        return proposal["value"]
+        return _validated(check_recv_window, proposal["value"])
 
     @validate("timeout")
     def _check_timeout(self, proposal: dict[str, Any]) -> float:
@@ -99,26 +94,32 @@ class BorrowMagics(Magics, Configurable):
             raise TraitError("timeout must be between 0 and 600 seconds")
         return proposal["value"]
 
-    def client(self, network: str | None = None) -> LoanClient:
-        """The client for the current settings (one per settings and credentials)."""
-        key = (
-            network or self.network or os.environ.get("LOAN_WIDGETS_NETWORK", ""),
-            self.base_url or os.environ.get("LOAN_WIDGETS_BASE_URL", ""),
-            self.recv_window,
-            self.timeout or os.environ.get("LOAN_WIDGETS_TIMEOUT", ""),
-            os.environ.get("BYBIT_API_KEY", ""),
-            hash(os.environ.get("BYBIT_API_SECRET", "")),
-            os.environ.get("BYBIT_API_PRIVATE_KEY_FILE", ""),
+    def client(self, network: str | None = None, profile: str | None = None) -> LoanClient:
+        """The client for the current settings and profile (kept while they stay the same)."""
+        settings = Settings.resolve(
+            network or self.network or None, self.base_url or None, self.recv_window,
+            self.timeout or None,
         )
+        profile = profile or self.profile or None
+        key = (settings, profile)
         if key not in self._clients:
             self._clients[key] = LoanClient(
-                network=key[0] or None,
-                base_url=key[1] or None,
-                recv_window=self.recv_window,
-                timeout=self.timeout or None,
+                network=settings.network, base_url=settings.base_url,
+                recv_window=settings.recv_window, timeout=settings.timeout, profile=profile,
                 source="magic",
             )
-        return self._clients[key]
+        client = self._clients[key]
+        client.refresh_credentials()  # keys may have changed since the last line
+        return client
+
+    def _send(self, args: Any, verb: str, what: str, prepare: Any, send: Any) -> Any:
+        """The one dry-run and mainnet guard: show the request, or confirm, then send."""
+        client = self.client(args.network, args.profile)
+        if args.dry_run:
+            return prepare(client)
+        if client.is_mainnet and not args.yes:
+            confirm_mainnet(client, what, verb, args.profile or self.profile or None)
+        return send(client)
 
     @magic_arguments()
     @argument(
@@ -134,31 +135,21 @@ class BorrowMagics(Magics, Configurable):
         help="pledge this much collateral; without LOAN_AMOUNT the loan is the most it supports",
     )
     @argument(
-        "-t",
-        "--term",
-        metavar="DAYS",
+        "-t", "--term", metavar="DAYS",
         help="flexible (default) or a fixed term: 7, 14, 30, 90, 180",
     )
-    @argument("-n", "--network", metavar="NAME", help="sandbox, testnet or mainnet for this call")
     @argument(
-        "--dry-run",
-        action="store_true",
-        help="validate and sign, show the exact request, send nothing",
-    )
-    @argument(
-        "-r",
-        "--rate",
-        metavar="R",
+        "-r", "--rate", metavar="R",
         help="annual rate for a fixed term on the new API (0.05 = 5 %%)",
     )
     @argument("--api", metavar="API", help="legacy or new (default: %%config BorrowMagics.api)")
-    @argument("-y", "--yes", action="store_true", help="confirm a mainnet borrow without asking")
     @argument("--widget", action="store_true", help="show the BorrowWidget, prefilled")
     @argument(
         "--reconcile",
         action="store_true",
         help="settle 'unknown' ledger rows by reading the exchange (sends no order)",
     )
+    @options("network", "dry-run", "yes", "force", "profile")
     @line_magic
     def borrow(self, line: str = "") -> Any:
         """Borrow a coin against collateral through Bybit's crypto-loan API.
@@ -171,46 +162,48 @@ class BorrowMagics(Magics, Configurable):
             r = %borrow USDT $amount BTC                # r.order_id, r.request, ...
             %borrow USDT 550 BTC --api new              # Bybit's new flexible loan API
             %borrow USDT 550 BTC --api new --term 30 --rate 0.05   # new API, fixed
-            %borrow --reconcile                         # decide 'unknown' ledger rows
+            %borrow --reconcile                         # settle 'unknown' ledger rows
             %borrow                                     # the BorrowWidget
 
         Runs on the local sandbox unless ``%config BorrowMagics.network`` (or
-        ``--network``) says ``testnet`` or ``mainnet``; those read
-        ``BYBIT_API_KEY`` with ``BYBIT_API_SECRET`` (or
-        ``BYBIT_API_PRIVATE_KEY_FILE``) from the environment. A mainnet borrow
-        needs ``--yes`` or a typed confirmation. Every order is recorded in the
-        ledger: ``loan_widgets.orders()``.
+        ``--network``) says ``testnet`` or ``mainnet``; credentials come from
+        the environment or ``--profile``. A mainnet borrow needs ``--yes`` or a
+        typed confirmation. An order identical to one still pending or unknown
+        is refused until ``%borrow --reconcile`` settles it (or ``--force``).
+        Every order is recorded in the ledger: ``loan_widgets.orders()``.
         """
-        args = self._parse(self.borrow, line)
+        args = parse(self.borrow, line)
         if args.reconcile:
             if args.words:
                 raise UsageError("--reconcile takes no coins or amounts")
-            return self._run(lambda: self.client(args.network).reconcile())
+            return self._run(lambda: self.client(args.network, args.profile).reconcile())
         if not args.words and all(
             v is None for v in (args.collateral_amount, args.term, args.rate)
         ):
-            unused = [f for f, on in (("--dry-run", args.dry_run), ("--yes", args.yes),
+            unused = [f for f, on in (("--dry-run", args.dry_run and not args.widget),
+                                      ("--yes", args.yes), ("--force", args.force),
                                       ("--api", args.api is not None)) if on]
             if unused:
                 raise UsageError(
                     f"{' '.join(unused)} needs an order: LOAN_COIN [AMOUNT] COLLATERAL_COIN"
                 )
-            return self._show_widget(args, None)
-        api = (args.api or self.api).strip().lower()
-        if api not in ("legacy", "new"):
-            raise UsageError(f"--api {args.api!r} is not known: use legacy or new")
+            return self._run(lambda: self._show_widget(args, None))
+        try:
+            api = check_api(args.api or self.api)
+        except ConfigurationError:
+            raise UsageError(
+                f"--api {shorten(str(args.api), 40)!r} is not known: use legacy or new"
+            ) from None
 
         def run() -> Any:
             request = _request_from(args)
             if args.widget:
                 return self._show_widget(args, request)
-            client = self.client(args.network)
-            endpoint, body = client.borrow_endpoint(request, api)
-            if args.dry_run:
-                return client.prepare(endpoint, body=body)
-            if client.network == "mainnet" and not args.yes:
-                _confirm_mainnet(request.describe(), "Borrow")
-            return client.borrow(request=request, api=api, source="magic")
+            return self._send(
+                args, "Borrow", request.describe(),
+                lambda c: c.prepare_borrow(request, api),
+                lambda c: c.borrow(request=request, api=api, source="magic", force=args.force),
+            )
 
         return self._run(run)
 
@@ -218,9 +211,7 @@ class BorrowMagics(Magics, Configurable):
     @argument("order_id", nargs="?", metavar="ORDER_ID", help="the loan order to repay")
     @argument("amount", nargs="?", metavar="AMOUNT", help="how much of the loan coin to repay")
     @argument("--all", action="store_true", help="repay everything owed: principal and interest")
-    @argument("-n", "--network", metavar="NAME", help="sandbox, testnet or mainnet for this call")
-    @argument("--dry-run", action="store_true", help="show the exact request, send nothing")
-    @argument("-y", "--yes", action="store_true", help="confirm on mainnet without asking")
+    @options("network", "dry-run", "yes", "force", "profile")
     @line_magic
     def repay(self, line: str = "") -> Any:
         """Repay a crypto loan (interest is settled first, then principal).
@@ -233,21 +224,23 @@ class BorrowMagics(Magics, Configurable):
         Never resent on a lost answer: the ledger row becomes 'unknown' and
         ``%borrow --reconcile`` settles it by reading the exchange.
         """
-        args = self._parse(self.repay, line)
+        args = parse(self.repay, line)
         if args.order_id is None:
             raise UsageError("expected ORDER_ID AMOUNT (or ORDER_ID --all), see %repay?")
         if args.all == (args.amount is not None):
             raise UsageError("give either AMOUNT or --all, not both or neither")
 
         def run() -> Any:
-            client = self.client(args.network)
+            client = self.client(args.network, args.profile)
             amount = client.amount_owed(args.order_id) if args.all else args.amount
             request = RepayRequest(args.order_id, amount)
-            if args.dry_run:
-                return client.prepare(REPAY, body=request.to_body())
-            if client.network == "mainnet" and not args.yes:
-                _confirm_mainnet(request.describe(), "Repay")
-            return client.repay(request.order_id, request.amount, source="magic")
+            return self._send(
+                args, "Repay", request.describe(),
+                lambda c: c.prepare_repay(request.order_id, request.amount),
+                lambda c: c.repay(
+                    request.order_id, request.amount, source="magic", force=args.force
+                ),
+            )
 
         return self._run(run)
 
@@ -255,9 +248,7 @@ class BorrowMagics(Magics, Configurable):
     @argument("direction", nargs="?", metavar="add|reduce", help="add or reduce collateral")
     @argument("order_id", nargs="?", metavar="ORDER_ID", help="the loan order")
     @argument("amount", nargs="?", metavar="AMOUNT", help="collateral to move (collateral coin)")
-    @argument("-n", "--network", metavar="NAME", help="sandbox, testnet or mainnet for this call")
-    @argument("--dry-run", action="store_true", help="show the exact request, send nothing")
-    @argument("-y", "--yes", action="store_true", help="confirm on mainnet without asking")
+    @options("network", "dry-run", "yes", "force", "profile")
     @line_magic
     def collateral(self, line: str = "") -> Any:
         """Add collateral to a loan, or take some back, showing the LTV before and after.
@@ -268,31 +259,24 @@ class BorrowMagics(Magics, Configurable):
             %collateral reduce 1794267532472646144 0.001    # at most the allowed maximum
             %collateral reduce 1794267532472646144          # show the allowed maximum only
         """
-        args = self._parse(self.collateral, line)
+        args = parse(self.collateral, line)
         if args.direction not in ("add", "reduce") or args.order_id is None:
             raise UsageError("expected add|reduce ORDER_ID AMOUNT, see %collateral?")
 
         def run() -> Any:
-            client = self.client(args.network)
             if args.amount is None:
                 if args.direction == "add":
                     raise ValidationError("how much collateral to add? give AMOUNT")
-                most = client.max_collateral_reduction(args.order_id)
-                return MaxReduction(args.order_id, most)
+                client = self.client(args.network, args.profile)
+                return client.collateral_reduction_limit(args.order_id)
             request = AdjustRequest(args.order_id, args.amount, args.direction)
-            if args.dry_run:
-                return client.prepare(ADJUST_COLLATERAL, body=request.to_body())
-            if request.direction == "reduce":
-                most = client.max_collateral_reduction(request.order_id)
-                if request.amount > most:
-                    raise ValidationError(
-                        f"at most {format(most, 'f')} can be taken from loan {request.order_id} "
-                        "now (the exchange's max allowed reduction)"
-                    )
-            if client.network == "mainnet" and not args.yes:
-                _confirm_mainnet(request.describe(), "Adjust collateral")
-            return client.adjust_collateral(
-                request.order_id, request.amount, request.direction, source="magic"
+            return self._send(
+                args, "Adjust collateral", request.describe(),
+                lambda c: c.prepare_adjust(request.order_id, request.amount, request.direction),
+                lambda c: c.adjust_collateral(
+                    request.order_id, request.amount, request.direction, source="magic",
+                    force=args.force,
+                ),
             )
 
         return self._run(run)
@@ -305,7 +289,7 @@ class BorrowMagics(Magics, Configurable):
         metavar="KIND",
         help="completed loans (default), repayments or adjustments instead of open loans",
     )
-    @argument("-n", "--network", metavar="NAME", help="sandbox, testnet or mainnet for this call")
+    @options("network", "profile")
     @line_magic
     def loans(self, line: str = "") -> Any:
         """Open loans: debt, interest, current LTV against margin-call and liquidation LTV.
@@ -319,74 +303,52 @@ class BorrowMagics(Magics, Configurable):
             %loans --history                 # completed loans
             %loans --history repayments      # or: adjustments
         """
-        args = self._parse(self.loans, line)
+        args = parse(self.loans, line)
 
         def run() -> Any:
-            client = self.client(args.network)
+            client = self.client(args.network, args.profile)
             if args.history is not None:
                 return client.history(args.history)
-            from .frames import LoansTable
+            from ..frames import LoansTable
 
             return LoansTable(client.loans(), client.network)
 
         return self._run(run)
-
-    def _parse(self, magic: Any, line: str) -> Any:
-        _reject_duplicate_flags(line)
-        magic.parser.allow_abbrev = False  # --ter must not silently mean --term
-        try:
-            args = parse_argstring(magic, line)
-        except UsageError as error:  # argparse echoes arguments verbatim: keep it one short line
-            raise UsageError(_shorten(str(error))) from None
-        network = getattr(args, "network", None)
-        if network is not None:
-            if network.strip().lower() not in NETWORKS:
-                raise UsageError(
-                    f"--network {network!r} is not a network: use {', '.join(NETWORKS)}"
-                )
-            args.network = network.strip().lower()
-        return args
 
     @staticmethod
     def _run(action: Any) -> Any:
         try:
             return action()
         except LoanWidgetsError as error:
-            raise UsageError(_one_line(error)) from None
+            raise usage_error(error) from None
 
     def _show_widget(self, args: Any, request: BorrowRequest | None) -> None:
+        shell_display = getattr(self.shell, "display_pub", None)
+        if type(shell_display) is DisplayPublisher:  # a terminal: no front end draws widgets
+            print(USAGE)
+            return None
         try:
-            from .widget import BorrowWidget
+            from ..widget import BorrowWidget
         except ImportError as error:  # the widget ships later than the magic
             raise UsageError(
                 f"the BorrowWidget is not available ({error}); give LOAN_COIN [AMOUNT] "
                 "COLLATERAL_COIN, see %borrow?"
             ) from None
-        from IPython.display import display
-
-        widget = BorrowWidget(client=self.client(args.network), source="widget")
+        extra: dict[str, Any] = {}
+        if args.dry_run:
+            if "dry_run" not in inspect.signature(BorrowWidget).parameters:
+                raise UsageError(
+                    "--dry-run with --widget needs a BorrowWidget that can do dry runs; "
+                    "use %borrow LOAN_COIN AMOUNT COLLATERAL_COIN --dry-run"
+                )
+            extra["dry_run"] = True
+        widget = BorrowWidget(
+            client=self.client(args.network, args.profile), source="widget", **extra
+        )
         if request is not None:
             widget.prefill(request)
         display(widget)
         return None
-
-
-def _reject_duplicate_flags(line: str) -> None:
-    try:
-        words = shlex.split(line, posix=True)
-    except ValueError as error:
-        raise UsageError(f"cannot parse the line: {error}") from None
-    seen: set[str] = set()
-    for word in words:
-        name = word.split("=", 1)[0]
-        if len(name) > 2 and name[0] == "-" and name[1] != "-":
-            name = name[:2]  # -t7 is -t with its value attached
-        flag = _FLAGS.get(name)
-        if flag is None:
-            continue
-        if flag in seen:
-            raise UsageError(f"{flag} is given twice")
-        seen.add(flag)
 
 
 def _request_from(args: Any) -> BorrowRequest:
@@ -395,6 +357,11 @@ def _request_from(args: Any) -> BorrowRequest:
         loan_coin, amount, collateral_coin = words
     elif len(words) == 2:
         (loan_coin, collateral_coin), amount = words, None
+        if _looks_like_amount(collateral_coin):
+            raise ValidationError(
+                f"no collateral coin: write %borrow {words[0]} {words[1]} COLLATERAL_COIN, "
+                f"e.g. %borrow {words[0]} {words[1]} BTC"
+            )
         if args.collateral_amount is None:
             raise ValidationError(
                 f"no amount: write %borrow {words[0]} AMOUNT {words[1]}, or add --collateral-amount"
@@ -414,46 +381,14 @@ def _request_from(args: Any) -> BorrowRequest:
     )
 
 
-def _confirm_mainnet(what: str, verb: str) -> None:
-    prompt = f"{verb}: {what} on MAINNET with real funds? Type 'yes' to confirm: "
-    try:
-        answer = input(prompt)
-    except (EOFError, OSError, RuntimeError, StdinNotImplementedError):
-        raise UsageError(
-            f"mainnet {verb.lower()} needs confirmation and there is no interactive input: "
-            "add --yes to confirm"
-        ) from None
-    if answer.strip().lower() != "yes":
-        raise UsageError(f"mainnet {verb.lower()} cancelled: nothing was sent")
-
-
-class MaxReduction:
-    """The largest collateral reduction a loan allows now."""
-
-    def __init__(self, order_id: str, amount: Decimal) -> None:
-        self.order_id, self.amount = order_id, amount
-
-    def __repr__(self) -> str:
-        return (
-            f"At most {format(self.amount, 'f')} collateral can be taken from loan "
-            f"{self.order_id} now."
-        )
-
-
-def _one_line(error: LoanWidgetsError) -> str:
-    return " ".join(str(error).split())
-
-
-def _shorten(text: str, limit: int = 160) -> str:
-    """One printable line of at most ``limit`` characters."""
-    flat = " ".join(text.encode("unicode_escape").decode("ascii").replace("\\n", " ").split())
-    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
+def _looks_like_amount(word: str) -> bool:
+    text = word.strip().lstrip("+-")
+    return bool(text) and text.replace(".", "", 1).isascii() and text.replace(".", "", 1).isdigit()
 
 
 def load_ipython_extension(ip: Any) -> None:
     """Register ``%borrow``, ``%repay``, ``%collateral`` and ``%loans``."""
-    magics = BorrowMagics(ip)
-    ip.register_magics(magics)
+    ip.register_magics(BorrowMagics(ip))
 
 
 def unload_ipython_extension(ip: Any) -> None:
