@@ -280,7 +280,10 @@ class BorrowWidget(BorrowForm):
             self.borrow_button.icon = ""
             self._set_inputs_disabled(False)
             self.refresh_button.disabled = False
-            self._after_submit()
+            try:
+                self._after_submit()
+            except Exception as error:  # never mask the outcome (or an interrupt) above
+                self._log(f"could not read limits and orders again: {one_line(error)}")
 
     def _after_submit(self) -> None:
         """Balances moved (or may have): read limits and the ledger again, whatever the outcome."""
