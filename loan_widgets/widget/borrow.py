@@ -49,6 +49,14 @@ REARM_AFTER_S = 1.0
 CONFIRM_WINDOW_S = 60.0
 
 
+def _cause(error: LoanWidgetsError) -> str:
+    """What went wrong, in a few words: the widget says itself what to do about it."""
+    if isinstance(error, ExchangeError):
+        return f"Bybit retCode {error.ret_code}: {error.ret_msg}"
+    text = one_line(error).removeprefix("outcome unknown: ")
+    return text.split(". Ledger row ", 1)[0]
+
+
 class BorrowWidget(BorrowForm):
     """A form to borrow crypto against collateral, with a live preview and a one-shot Borrow.
 
@@ -326,7 +334,7 @@ class BorrowWidget(BorrowForm):
         self._hold_on(rows, "{rows} may have been executed")
         message = one_line(error)
         self._enter(FormState.UNKNOWN, message,
-                    text=f"Outcome unknown: the order may have been executed: {message}.",
+                    text=f"Outcome unknown: the order may have been executed ({_cause(error)}).",
                     extra=HOLD_HELP)
         self._log(f"UNKNOWN outcome (may have been executed): {request.describe()}: {message}")
 

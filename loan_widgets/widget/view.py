@@ -4,7 +4,7 @@
 
     ┌ badge: SANDBOX · account SA***01 · host · legacy loan API ──────────── [↻ Refresh] ┐
     │ notice (load failures) ............................................... [Retry]   │
-    │ Loan API    [Legacy][New]                                                         │
+    │ Loan API    [Legacy API][New API]                                                 │
     │ Borrow      [ 550             ] [USDT ▾]   min 20 · max 8,000,000 USDT              │
     │ Collateral  [ ≈ 0.01057693    ] [BTC  ▾]   ≈ estimate at initial LTV 80 %           │
     │ Term        [Flexible][7 days][14 days][30 days][90 days][180 days]   (new: + 60)    │
@@ -49,14 +49,13 @@ class BorrowView(widgets.VBox):
             layout=widgets.Layout(width="96px", flex="0 0 auto"),
         )
         self.api_switch = widgets.ToggleButtons(
-            options=[("Legacy", "legacy"), ("New", "new")],
+            options=[("Legacy API", "legacy"), ("New API", "new")],
             value=api,
-            description="Loan API",
             tooltips=[
                 "Bybit's legacy crypto-loan API (/v5/crypto-loan/borrow)",
                 "Bybit's new loan API (flexible or fixed loans, pooled collateral)",
             ],
-            style={**desc, "button_width": "72px"},
+            style={"button_width": "100px"},
         )
         self.loan_amount = widgets.Text(
             description="Borrow",
@@ -149,9 +148,12 @@ class BorrowView(widgets.VBox):
             w.add_class(name)
 
         row = widgets.Layout(align_items="center", width="100%", margin="0 0 2px 0")
-        term_label = widgets.HTML(
-            "<div style='text-align:right;padding-right:8px'>Term</div>",
-            layout=widgets.Layout(width=LABEL_WIDTH, margin="0 4px 0 0"),
+        term_label, api_label = (
+            widgets.HTML(
+                f"<div style='text-align:right;padding-right:8px'>{text}</div>",
+                layout=widgets.Layout(width=LABEL_WIDTH, margin="0 4px 0 0"),
+            )
+            for text in ("Term", "Loan API")
         )
         self._notice_row = widgets.HBox(
             [self.notice, self.retry_button],
@@ -168,7 +170,7 @@ class BorrowView(widgets.VBox):
         self.children = (
             widgets.HBox([self.badge, self.refresh_button], layout=row),
             self._notice_row,
-            widgets.HBox([self.api_switch], layout=row),
+            widgets.HBox([api_label, self.api_switch], layout=row),
             widgets.HBox([self.loan_amount, self.loan_coin, self.loan_hint], layout=row),
             widgets.HBox(
                 [self.collateral_amount, self.collateral_coin, self.collateral_hint], layout=row

@@ -18,6 +18,7 @@ CORE = [
     "loan_widgets.ledger",
     "loan_widgets.frames",
     "loan_widgets.quote",
+    "loan_widgets.marketdata",
     "loan_widgets.reconcile",
     "loan_widgets.sandbox",
 ]

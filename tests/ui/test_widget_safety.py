@@ -108,7 +108,7 @@ class TestMayHaveBeenExecuted:
         exchange.faults.inject(BORROW_PATH, "drop")
         widget.borrow_button.click()
         for field, value in (("loan_amount", "551"), ("collateral_coin", "ETH")):
-            setattr(getattr(widget, field), "value", value)
+            getattr(widget, field).value = value
             assert widget.borrow_button.disabled and widget.state is FormState.HELD
         widget.term.value = "7"
         widget.borrow_button.click()
@@ -184,7 +184,7 @@ class TestCheckTheExchange:
     def test_reconciled_elsewhere_releases_on_the_next_click(
         self, widget: BorrowWidget, exchange: Sandbox, client: LoanClient
     ) -> None:
-        """Settled by %borrow --reconcile in another cell: the next click releases, sends nothing."""
+        """Settled by %borrow --reconcile elsewhere: the next click releases, sends nothing."""
         executed_then_internal_error(exchange)
         widget.borrow_button.click()
         client.reconcile()
