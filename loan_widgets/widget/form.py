@@ -186,10 +186,9 @@ class BorrowForm(BorrowView):
         html: str | None = None,
     ) -> None:
         """Set ``state``, ``message`` and the derived ``status`` together, and the status line."""
-        with self.hold_trait_notifications():
-            self.set_trait("state", state)
-            self.set_trait("message", message)
-            self.set_trait("status", status_text(state, message))
+        self.set_trait("state", state)  # observers of status see the state and message it has
+        self.set_trait("message", message)
+        self.set_trait("status", status_text(state, message))
         self.status_html.value = (
             html if html is not None
             else render.status_line(state, text if text is not None else message, extra)

@@ -44,6 +44,7 @@ class TermPicker(widgets.HBox):
             for term in ALL_TERMS
         }
         self._syncing = False
+        self._shown_offer: tuple[object, ...] | None = None  # what set_offered last applied
         for term, button in self.buttons.items():
             button.observe(functools.partial(self._on_toggle, term), names="value")
         super().__init__(children=tuple(self.buttons.values()), **kwargs)
@@ -70,6 +71,7 @@ class TermPicker(widgets.HBox):
         return False
 
     def _show_api_terms(self) -> None:
+        self._shown_offer = None
         for term, button in self.buttons.items():
             shown = term in self.terms
             button.layout.display = "" if shown else "none"
@@ -111,6 +113,10 @@ class TermPicker(widgets.HBox):
         self, coin: str, offered: Collection[str], rates: Mapping[str, Decimal | None]
     ) -> None:
         """Enable the shown terms in ``offered``, disable the others; tooltips give the rate."""
+        key = (coin, self._api, tuple(offered), tuple(rates.get(t) for t in self.terms))
+        if key == self._shown_offer:
+            return  # called on every keystroke: the buttons already show this
+        self._shown_offer = key
         for term in self.terms:
             button = self.buttons[term]
             button.disabled = term not in offered
@@ -120,6 +126,7 @@ class TermPicker(widgets.HBox):
 
     def disable_all(self) -> None:
         """Every button off (while sending, or with no coin data); ``set_offered`` undoes it."""
+        self._shown_offer = None
         for button in self.buttons.values():
             button.disabled = True
 

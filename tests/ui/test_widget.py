@@ -356,6 +356,26 @@ class TestBorrow:
         )
         assert not widget.borrow_button.disabled and widget.borrow_button.icon == ""
 
+    def test_inputs_are_disabled_while_sending_and_back_after(
+        self, widget: BorrowWidget, exchange: Sandbox
+    ) -> None:
+        """During the request every input and term is off; afterwards the offered terms are on."""
+        exchange.faults.set_latency(0.3, BORROW_PATH)
+        widget.loan_amount.value = "550"
+        seen: dict[str, object] = {}
+
+        def look() -> None:
+            wait_until(lambda: posts(exchange))
+            seen["terms"], seen["amount"] = widget.term.offered, widget.loan_amount.disabled
+
+        other = threading.Thread(target=look)
+        other.start()
+        widget.borrow_button.click()
+        other.join(timeout=10)
+        assert seen == {"terms": (), "amount": True}
+        assert widget.term.offered == ("flexible", "7", "14", "30")
+        assert not widget.loan_amount.disabled and not widget.api_switch.disabled
+
     def test_collateral_driven_order(self, widget: BorrowWidget, exchange: Sandbox) -> None:
         """Typing collateral sends collateralAmount only; the exchange sizes the loan."""
         widget.collateral_amount.value = "0.1"
