@@ -29,10 +29,7 @@ from decimal import ROUND_DOWN, ROUND_UP, Decimal
 from typing import Any
 
 from .errors import LoanWidgetsError, ValidationError
-from .numbers import grouped as _grouped
-from .numbers import places as _places
-from .numbers import trim as _trim
-from .numbers import wire_decimal
+from .numbers import grouped, places, trim, wire_decimal
 from .orders import BorrowRequest, parse_amount, parse_rate
 from .terms import FLEXIBLE, LEGACY_TERMS, NEW_API_TERMS
 
@@ -58,8 +55,8 @@ _ONE = Decimal(1)
 # --------------------------------------------------------------------------- market data
 
 
-def _step(places: int) -> Decimal:
-    return _ONE.scaleb(-places)
+def _step(digits: int) -> Decimal:
+    return _ONE.scaleb(-digits)
 
 
 @dataclass(frozen=True)
@@ -238,7 +235,7 @@ class Quote:
 
 def _amount(text: str, what: str) -> tuple[Decimal | None, str]:
     try:
-        return _trim(parse_amount(text, what)), ""
+        return trim(parse_amount(text, what)), ""
     except ValidationError as error:
         return None, str(error)
 
@@ -326,7 +323,7 @@ def quote(
     loan_problem = collateral_problem = ""
     if driver == "loan":
         loan_amount, loan_problem = _amount(loan_text, "loan amount")
-        if loan_amount is not None and _places(loan_amount) > loan.accuracy:
+        if loan_amount is not None and places(loan_amount) > loan.accuracy:
             loan_problem = f"{loan.currency} allows at most {loan.accuracy} decimal places"
         if loan_amount is not None and priced:
             assert loan_price is not None and coll_price is not None
@@ -334,7 +331,7 @@ def quote(
             collateral_amount = need.quantize(coll.step, rounding=ROUND_UP)
     elif driver == "collateral":
         collateral_amount, collateral_problem = _amount(collateral_text, "collateral amount")
-        if collateral_amount is not None and _places(collateral_amount) > coll.accuracy:
+        if collateral_amount is not None and places(collateral_amount) > coll.accuracy:
             collateral_problem = (
                 f"{coll.currency} allows at most {coll.accuracy} decimal places"
             )
@@ -345,26 +342,26 @@ def quote(
 
     estimate = "≈ " if driver == "collateral" else ""
     if loan_amount is not None and not loan_problem:
-        shown = f"{estimate}{_grouped(loan_amount)} {loan.currency}"
+        shown = f"{estimate}{grouped(loan_amount)} {loan.currency}"
         if loan_amount < loan.min_amount:
-            loan_problem = f"{shown} is below the minimum loan of {_grouped(loan.min_amount)}"
+            loan_problem = f"{shown} is below the minimum loan of {grouped(loan.min_amount)}"
         elif loan.max_amount is not None and loan_amount > loan.max_amount:
-            loan_problem = f"{shown} is above the maximum loan of {_grouped(loan.max_amount)}"
+            loan_problem = f"{shown} is above the maximum loan of {grouped(loan.max_amount)}"
         elif limits is not None and limits.max_loan is not None and loan_amount > limits.max_loan:
             loan_problem = (
                 f"{shown} is more than this account can borrow now "
-                f"({_grouped(limits.max_loan)} {loan.currency})"
+                f"({grouped(limits.max_loan)} {loan.currency})"
             )
         elif limits is not None and limits.min_loan is not None and loan_amount < limits.min_loan:
             loan_problem = (
-                f"{shown} is below this account's minimum ({_grouped(limits.min_loan)})"
+                f"{shown} is below this account's minimum ({grouped(limits.min_loan)})"
             )
     estimate = "≈ " if driver == "loan" else ""
     if collateral_amount is not None and not collateral_problem:
-        shown = f"{estimate}{_grouped(collateral_amount)} {coll.currency}"
+        shown = f"{estimate}{grouped(collateral_amount)} {coll.currency}"
         if coll.max_limit is not None and collateral_amount > coll.max_limit:
             collateral_problem = (
-                f"{shown} is above the collateral limit of {_grouped(coll.max_limit)}"
+                f"{shown} is above the collateral limit of {grouped(coll.max_limit)}"
             )
         elif (
             limits is not None
@@ -373,7 +370,7 @@ def quote(
         ):
             collateral_problem = (
                 f"{shown} is more than this account can pledge "
-                f"({_grouped(_trim(limits.max_collateral.quantize(coll.step, ROUND_DOWN)))}"
+                f"({grouped(trim(limits.max_collateral.quantize(coll.step, ROUND_DOWN)))}"
                 f" {coll.currency} available)"
             )
     # The driving field's own problem first: it is what the user just typed.
