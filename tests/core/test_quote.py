@@ -161,7 +161,8 @@ class TestBounds:
             ("550.12345", "", "USDT allows at most 4 decimal places"),
             ("", "0.123456789", "BTC allows at most 8 decimal places"),
             ("5e2", "", "loan amount 5e2 is not a plain decimal number (write e.g. 550 or 0.05)"),
-            ("-5", "", "loan amount -5 is not a plain decimal number (write e.g. 550 or 0.05)"),
+            ("1,000", "",
+             "loan amount 1,000 is not a plain decimal number (write e.g. 550 or 0.05)"),
             ("0", "", "loan amount must be greater than zero, not 0"),
         ],
     )
