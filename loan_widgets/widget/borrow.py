@@ -47,6 +47,9 @@ __all__ = ["BorrowWidget"]
 
 REARM_AFTER_S = 1.0
 CONFIRM_WINDOW_S = 60.0
+AFTER_ROWS = "may have been executed: reconcile it (Check the exchange) before borrowing again"
+MAY_HAVE_BEEN_EXECUTED = "{rows} " + AFTER_ROWS
+"""Why Borrow is held; ``{rows}`` names the ledger rows."""
 
 
 def _cause(error: LoanWidgetsError) -> str:
@@ -331,7 +334,7 @@ class BorrowWidget(BorrowForm):
             (error.ledger_id,) if error.ledger_id is not None
             else unsettled_since(self._client.ledger, before, self.network)
         )
-        self._hold_on(rows, "{rows} may have been executed")
+        self._hold_on(rows, MAY_HAVE_BEEN_EXECUTED)
         message = one_line(error)
         self._enter(FormState.UNKNOWN, message,
                     text=f"Outcome unknown: the order may have been executed ({_cause(error)}).",
@@ -342,7 +345,7 @@ class BorrowWidget(BorrowForm):
         rows = tuple(getattr(error, "ledger_ids", ()) or ())
         if not rows and error.ledger_id is not None:
             rows = (error.ledger_id,)
-        self._hold_on(rows, "an identical order ({rows}) may have been executed")
+        self._hold_on(rows, f"an identical order ({{rows}}) {AFTER_ROWS}")
         message = one_line(error)
         self._enter(FormState.HELD, message, text=f"Not sent: {message}.", extra=HOLD_HELP)
         self._log(f"not sent, held: {message}")
@@ -351,7 +354,7 @@ class BorrowWidget(BorrowForm):
         rows = unsettled_since(self._client.ledger, before, self.network)
         message = "interrupted while waiting for the answer: the order may have been executed"
         if rows:
-            self._hold_on(rows, "{rows} may have been executed")
+            self._hold_on(rows, MAY_HAVE_BEEN_EXECUTED)
         self._enter(FormState.UNKNOWN, message, text=f"Outcome unknown: {message}.",
                     extra=HOLD_HELP if rows else "")
         self._log(f"UNKNOWN outcome: {request.describe()}: {message}")
@@ -412,7 +415,7 @@ class BorrowWidget(BorrowForm):
             f"row {d.ledger_id}: {d.reason}" for d in getattr(result, "undecided", ())
             if d.ledger_id in waiting
         ) or "reconciliation did not settle it yet"
-        self._enter(FormState.HELD, f"{self._hold.reason}: still unsettled ({why})",
+        self._enter(FormState.HELD, f"still unsettled: {rows_text(tuple(sorted(waiting)))} ({why})",
                     extra=HOLD_HELP)
         self._update_buttons()
 
