@@ -6,6 +6,7 @@ Quotes come from :func:`loan_widgets.quote.quote` over the recorded coin tables 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -45,6 +46,8 @@ def row(**fields: object) -> LedgerRow:
         "http_status": 200, "latency_ms": 3.0, "body": "{}",
     }
     values.update(fields)
+    for column in dataclasses.fields(LedgerRow):  # columns added later (host...) stay empty
+        values.setdefault(column.name, None)
     return LedgerRow(**values)  # type: ignore[arg-type]
 
 
