@@ -1,8 +1,9 @@
-"""Loan quotes: what a borrow will lock, cost and risk, from cached coin data.
+"""Loan quotes: what a borrow will lock, cost and risk, from coin data already at hand.
 
-Pure ``Decimal`` arithmetic on data fetched once (``loanable-data``,
-``collateral-data``, prices, the account's limits), so the widget can
-recompute a quote on every keystroke without touching the network:
+Pure ``Decimal`` arithmetic, no clock and no network: the coin tables
+(``loanable-data``, ``collateral-data``), prices and the account's limits are
+parsed here from what :mod:`loan_widgets.marketdata` fetched and keeps, so the
+widget can recompute a quote on every keystroke:
 
 * a loan amount gives the collateral it needs at the collateral coin's
   ``initialLTV`` and the current price, rounded **up** to ``collateralAccuracy``;
@@ -12,30 +13,28 @@ recompute a quote on every keystroke without touching the network:
   and priced: resulting LTV against margin-call and liquidation LTV, hourly and
   annualised rate for the term (annualised = hourly x 24 x 365), interest.
 
+``api="new"`` quotes for Bybit's new loan API: its own terms (60 days
+included), a loan amount always (the exchange sizes the pooled collateral),
+and for a fixed term the annual rate the borrower offers.
+
 UI-free: no IPython, no ipywidgets.
 """
 
 from __future__ import annotations
 
 import contextlib
-import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, ROUND_UP, Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .errors import LoanWidgetsError, ValidationError
-from .numbers import grouped as _grouped
-from .numbers import places as _places
-from .numbers import trim as _trim
-from .numbers import wire_decimal
-from .orders import BorrowRequest, parse_amount
-from .terms import TERMS
-
-if TYPE_CHECKING:
-    from .client import LoanClient
+from .numbers import grouped, places, trim, wire_decimal
+from .orders import BorrowRequest, parse_amount, parse_rate
+from .terms import FLEXIBLE, LEGACY_TERMS, NEW_API_TERMS
 
 __all__ = [
+    "APIS",
     "HOURS_PER_YEAR",
     "CollateralCoinInfo",
     "Limits",
@@ -43,20 +42,21 @@ __all__ = [
     "MarketData",
     "Quote",
     "quote",
+    "terms_for",
 ]
 
 HOURS_PER_YEAR = 24 * 365
+APIS = ("legacy", "new")
+"""The loan APIs a quote can be for."""
 
 _ONE = Decimal(1)
-_HUNDRED = Decimal(100)
-_CENT = Decimal("0.01")
 
 
 # --------------------------------------------------------------------------- market data
 
 
-def _step(places: int) -> Decimal:
-    return _ONE.scaleb(-places)
+def _step(digits: int) -> Decimal:
+    return _ONE.scaleb(-digits)
 
 
 @dataclass(frozen=True)
@@ -77,7 +77,7 @@ class LoanCoinInfo:
     def from_wire(cls, item: Mapping[str, Any]) -> LoanCoinInfo:
         """Parse one ``loanable-data`` list item."""
         rates = {"flexible": wire_decimal(item.get("flexibleHourlyInterestRate"))}
-        for term in TERMS[1:]:
+        for term in LEGACY_TERMS:
             rates[term] = wire_decimal(item.get(f"hourlyInterestRate{term}D"))
         return cls(
             currency=str(item["currency"]),
@@ -143,7 +143,7 @@ class Limits:
 
 @dataclass(frozen=True)
 class MarketData:
-    """Coin tables and spot prices (USDT), fetched together at ``fetched_at`` (epoch s)."""
+    """Coin tables and spot prices (USDT), as fetched together at ``fetched_at`` (epoch s)."""
 
     loan_coins: Mapping[str, LoanCoinInfo]
     collateral_coins: Mapping[str, CollateralCoinInfo]
@@ -151,15 +151,22 @@ class MarketData:
     fetched_at: float
 
     @classmethod
-    def fetch(cls, client: LoanClient) -> MarketData:
-        """Three public GETs: loanable coins, collateral coins, spot prices."""
-        loan_items = client.loanable_data()
-        collateral_items = client.collateral_data()
-        prices = client.prices()
+    def from_wire(
+        cls,
+        loan_items: Iterable[Mapping[str, Any]],
+        collateral_items: Iterable[Mapping[str, Any]],
+        prices: Mapping[str, Decimal],
+        fetched_at: float,
+    ) -> MarketData:
+        """Parse ``loanable-data`` and ``collateral-data`` items; malformed rows are left out.
+
+        Raises :class:`~loan_widgets.errors.LoanWidgetsError` when either table
+        ends up empty: there is nothing to quote with.
+        """
         loan_coins = {}
         for item in loan_items:
             with contextlib.suppress(KeyError, TypeError, ValueError, ArithmeticError):
-                info = LoanCoinInfo.from_wire(item)  # a malformed row is left out
+                info = LoanCoinInfo.from_wire(item)
                 loan_coins[info.currency] = info
         collateral_coins = {}
         for item in collateral_items:
@@ -168,11 +175,18 @@ class MarketData:
                 collateral_coins[cinfo.currency] = cinfo
         if not loan_coins or not collateral_coins:
             raise LoanWidgetsError("the exchange listed no loan coins or no collateral coins")
-        return cls(dict(loan_coins), dict(collateral_coins), dict(prices), time.time())
+        return cls(loan_coins, collateral_coins, dict(prices), fetched_at)
 
-    def age(self, now: float | None = None) -> float:
-        """Seconds since the data was fetched."""
-        return (time.time() if now is None else now) - self.fetched_at
+    def age(self, now: float) -> float:
+        """Seconds between the fetch and ``now`` (epoch s)."""
+        return now - self.fetched_at
+
+
+def terms_for(api: str) -> tuple[str, ...]:
+    """The terms a loan API can carry, flexible first (``legacy``: no 60 days)."""
+    if api not in APIS:
+        raise ValidationError(f"api {api!r} is not known: use legacy or new")
+    return (FLEXIBLE, *(NEW_API_TERMS if api == "new" else LEGACY_TERMS))
 
 
 # --------------------------------------------------------------------------- the quote
@@ -185,7 +199,9 @@ class Quote:
     ``driver`` is the field typed last (``"loan"``, ``"collateral"`` or ``None``);
     the other amount is an estimate. ``problems`` lists every reason the form
     cannot be sent, first the most important; ``request`` is set only when
-    there is none.
+    there is none. ``offered_rate`` is the annual rate a fixed new-API order
+    offers (``None`` otherwise); ``term_problem`` says why the term (or, on
+    the new API, a fixed order's rate) cannot be used.
     """
 
     driver: str | None
@@ -200,6 +216,9 @@ class Quote:
     hourly_rate: Decimal | None = None
     interest: Decimal | None = None
     liquidation_price: Decimal | None = None
+    api: str = "legacy"
+    offered_rate: Decimal | None = None
+    term_problem: str = ""
 
     @property
     def valid(self) -> bool:
@@ -208,15 +227,45 @@ class Quote:
 
     @property
     def annual_rate(self) -> Decimal | None:
-        """Hourly rate × 24 × 365 (simple, not compounded)."""
+        """Hourly rate × 24 × 365 (simple, not compounded); the offered rate when there is one."""
+        if self.offered_rate is not None:
+            return self.offered_rate
         return None if self.hourly_rate is None else self.hourly_rate * HOURS_PER_YEAR
 
 
 def _amount(text: str, what: str) -> tuple[Decimal | None, str]:
     try:
-        return _trim(parse_amount(text, what)), ""
+        return trim(parse_amount(text, what)), ""
     except ValidationError as error:
         return None, str(error)
+
+
+def _rate(
+    loan: LoanCoinInfo, term: str, api: str, rate_text: str
+) -> tuple[Decimal | None, Decimal | None, str]:
+    """(hourly rate, annual rate offered, problem) for ``term`` on ``api``."""
+    if term not in terms_for(api):
+        return None, None, f"the {api} loan API offers no {term}-day term: pick another"
+    if api == "legacy":
+        rate = loan.rates.get(term)
+        if rate is None:
+            return None, None, (
+                f"{loan.currency} cannot be borrowed flexibly: pick a fixed term"
+                if term == FLEXIBLE
+                else f"{loan.currency} offers no {term}-day term: pick another"
+            )
+        return rate, None, ""
+    if term == FLEXIBLE:  # the new API's flexible rate is the exchange's, set when borrowed
+        return None, None, ""
+    if not rate_text.strip():
+        return None, None, (
+            "a fixed term on the new loan API needs the annual rate you offer (e.g. 0.05 = 5 %)"
+        )
+    try:
+        annual = parse_rate(rate_text.strip())
+    except ValidationError as error:
+        return None, None, str(error)
+    return annual / HOURS_PER_YEAR, annual, ""
 
 
 def quote(
@@ -228,14 +277,21 @@ def quote(
     collateral_text: str,
     driver: str | None,
     limits: Limits | None = None,
+    *,
+    api: str = "legacy",
+    rate_text: str = "",
 ) -> Quote:
-    """The linked-amount arithmetic: pure ``Decimal`` work on cached data.
+    """The linked-amount arithmetic: pure ``Decimal`` work on data at hand.
 
     Typing a loan amount estimates the collateral it needs at the collateral
     coin's ``initialLTV`` and the current prices, rounded up to
     ``collateralAccuracy``; typing a collateral amount estimates the largest
     loan it supports, rounded down to ``borrowingAccuracy``. Bounds (coin
     min/max, ``maxLimit``, the account's limits) and precision are checked.
+
+    ``api="new"`` checks the term against the new API's terms and, for a
+    fixed term, reads the annual rate offered from ``rate_text``; the new
+    API needs a loan amount (the exchange sizes the pooled collateral).
     """
     if market is None:
         return Quote(driver, problems=("coin data is not loaded",))
@@ -248,12 +304,13 @@ def quote(
     warnings: list[str] = []
     if loan.currency == coll.currency:
         problems.append(f"loan and collateral are both {loan.currency}: pledge another coin")
-    rate = loan.rates.get(term)
-    if rate is None:
+    rate, annual_rate, term_problem = _rate(loan, term, api, rate_text)
+    if term_problem:
+        problems.append(term_problem)
+    if api == "new" and driver == "collateral":
         problems.append(
-            f"{loan.currency} cannot be borrowed flexibly: pick a fixed term"
-            if term == "flexible"
-            else f"{loan.currency} offers no {term}-day term: pick another"
+            "the new loan API needs a loan amount: type how much to borrow "
+            "(the exchange sizes the pooled collateral)"
         )
     loan_price = market.prices.get(loan.currency)
     coll_price = market.prices.get(coll.currency)
@@ -266,7 +323,7 @@ def quote(
     loan_problem = collateral_problem = ""
     if driver == "loan":
         loan_amount, loan_problem = _amount(loan_text, "loan amount")
-        if loan_amount is not None and _places(loan_amount) > loan.accuracy:
+        if loan_amount is not None and places(loan_amount) > loan.accuracy:
             loan_problem = f"{loan.currency} allows at most {loan.accuracy} decimal places"
         if loan_amount is not None and priced:
             assert loan_price is not None and coll_price is not None
@@ -274,7 +331,7 @@ def quote(
             collateral_amount = need.quantize(coll.step, rounding=ROUND_UP)
     elif driver == "collateral":
         collateral_amount, collateral_problem = _amount(collateral_text, "collateral amount")
-        if collateral_amount is not None and _places(collateral_amount) > coll.accuracy:
+        if collateral_amount is not None and places(collateral_amount) > coll.accuracy:
             collateral_problem = (
                 f"{coll.currency} allows at most {coll.accuracy} decimal places"
             )
@@ -285,26 +342,26 @@ def quote(
 
     estimate = "≈ " if driver == "collateral" else ""
     if loan_amount is not None and not loan_problem:
-        shown = f"{estimate}{_grouped(loan_amount)} {loan.currency}"
+        shown = f"{estimate}{grouped(loan_amount)} {loan.currency}"
         if loan_amount < loan.min_amount:
-            loan_problem = f"{shown} is below the minimum loan of {_grouped(loan.min_amount)}"
+            loan_problem = f"{shown} is below the minimum loan of {grouped(loan.min_amount)}"
         elif loan.max_amount is not None and loan_amount > loan.max_amount:
-            loan_problem = f"{shown} is above the maximum loan of {_grouped(loan.max_amount)}"
+            loan_problem = f"{shown} is above the maximum loan of {grouped(loan.max_amount)}"
         elif limits is not None and limits.max_loan is not None and loan_amount > limits.max_loan:
             loan_problem = (
                 f"{shown} is more than this account can borrow now "
-                f"({_grouped(limits.max_loan)} {loan.currency})"
+                f"({grouped(limits.max_loan)} {loan.currency})"
             )
         elif limits is not None and limits.min_loan is not None and loan_amount < limits.min_loan:
             loan_problem = (
-                f"{shown} is below this account's minimum ({_grouped(limits.min_loan)})"
+                f"{shown} is below this account's minimum ({grouped(limits.min_loan)})"
             )
     estimate = "≈ " if driver == "loan" else ""
     if collateral_amount is not None and not collateral_problem:
-        shown = f"{estimate}{_grouped(collateral_amount)} {coll.currency}"
+        shown = f"{estimate}{grouped(collateral_amount)} {coll.currency}"
         if coll.max_limit is not None and collateral_amount > coll.max_limit:
             collateral_problem = (
-                f"{shown} is above the collateral limit of {_grouped(coll.max_limit)}"
+                f"{shown} is above the collateral limit of {grouped(coll.max_limit)}"
             )
         elif (
             limits is not None
@@ -313,7 +370,7 @@ def quote(
         ):
             collateral_problem = (
                 f"{shown} is more than this account can pledge "
-                f"({_grouped(_trim(limits.max_collateral.quantize(coll.step, ROUND_DOWN)))}"
+                f"({grouped(trim(limits.max_collateral.quantize(coll.step, ROUND_DOWN)))}"
                 f" {coll.currency} available)"
             )
     # The driving field's own problem first: it is what the user just typed.
@@ -334,7 +391,7 @@ def quote(
         if coll.liquidation_ltv:
             liquidation_price = debt_value / (collateral_amount * coll.liquidation_ltv)
     if loan_amount and rate is not None:
-        days = 1 if term == "flexible" else int(term)
+        days = 1 if term == FLEXIBLE else int(term)
         interest = (loan_amount * rate * 24 * days).quantize(loan.step, rounding=ROUND_UP)
 
     request = None
@@ -346,6 +403,7 @@ def quote(
                 loan_amount if driver == "loan" else None,
                 collateral_amount if driver == "collateral" else None,
                 term,
+                annual_rate,
             )
         except ValidationError as error:
             problems.append(str(error))
@@ -362,7 +420,7 @@ def quote(
         hourly_rate=rate,
         interest=interest,
         liquidation_price=liquidation_price,
+        api=api,
+        offered_rate=annual_rate,
+        term_problem=term_problem,
     )
-
-
-# --------------------------------------------------------------------------- widgets

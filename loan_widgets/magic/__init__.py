@@ -10,7 +10,6 @@ point behaves alike. Shared options are declared once
 
 from __future__ import annotations
 
-import inspect
 from typing import Any
 
 from IPython.core.display_functions import display
@@ -177,28 +176,28 @@ class BorrowMagics(Magics, Configurable):
             if args.words:
                 raise UsageError("--reconcile takes no coins or amounts")
             return self._run(lambda: self.client(args.network, args.profile).reconcile())
-        if not args.words and all(
-            v is None for v in (args.collateral_amount, args.term, args.rate)
-        ):
-            unused = [f for f, on in (("--dry-run", args.dry_run and not args.widget),
-                                      ("--yes", args.yes), ("--force", args.force),
-                                      ("--api", args.api is not None)) if on]
-            if unused:
-                raise UsageError(
-                    f"{' '.join(unused)} needs an order: LOAN_COIN [AMOUNT] COLLATERAL_COIN"
-                )
-            return self._run(lambda: self._show_widget(args, None))
         try:
             api = check_api(args.api or self.api)
         except ConfigurationError:
             raise UsageError(
                 f"--api {shorten(str(args.api), 40)!r} is not known: use legacy or new"
             ) from None
+        if not args.words and all(
+            v is None for v in (args.collateral_amount, args.term, args.rate)
+        ):
+            unused = [f for f, on in (("--dry-run", args.dry_run and not args.widget),
+                                      ("--yes", args.yes), ("--force", args.force),
+                                      ("--api", args.api is not None and not args.widget)) if on]
+            if unused:
+                raise UsageError(
+                    f"{' '.join(unused)} needs an order: LOAN_COIN [AMOUNT] COLLATERAL_COIN"
+                )
+            return self._run(lambda: self._show_widget(args, None, api))
 
         def run() -> Any:
             request = _request_from(args)
             if args.widget:
-                return self._show_widget(args, request)
+                return self._show_widget(args, request, api)
             return self._send(
                 args, "Borrow", request.describe(),
                 lambda c: c.prepare_borrow(request, api),
@@ -322,28 +321,18 @@ class BorrowMagics(Magics, Configurable):
         except LoanWidgetsError as error:
             raise usage_error(error) from None
 
-    def _show_widget(self, args: Any, request: BorrowRequest | None) -> None:
+    def _show_widget(self, args: Any, request: BorrowRequest | None, api: str) -> None:
         shell_display = getattr(self.shell, "display_pub", None)
         if type(shell_display) is DisplayPublisher:  # a terminal: no front end draws widgets
             print(USAGE)
             return None
-        try:
-            from ..widget import BorrowWidget
-        except ImportError as error:  # the widget ships later than the magic
-            raise UsageError(
-                f"the BorrowWidget is not available ({error}); give LOAN_COIN [AMOUNT] "
-                "COLLATERAL_COIN, see %borrow?"
-            ) from None
-        extra: dict[str, Any] = {}
-        if args.dry_run:
-            if "dry_run" not in inspect.signature(BorrowWidget).parameters:
-                raise UsageError(
-                    "--dry-run with --widget needs a BorrowWidget that can do dry runs; "
-                    "use %borrow LOAN_COIN AMOUNT COLLATERAL_COIN --dry-run"
-                )
-            extra["dry_run"] = True
+        from ..widget import BorrowWidget
+
         widget = BorrowWidget(
-            client=self.client(args.network, args.profile), source="widget", **extra
+            client=self.client(args.network, args.profile),
+            source="widget",
+            api=api,
+            dry_run=bool(args.dry_run),
         )
         if request is not None:
             widget.prefill(request)

@@ -31,6 +31,20 @@ SCREENSHOT = (
 WIDGET_NOTEBOOK = make_notebook(
     "from loan_widgets import BorrowWidget\nw = BorrowWidget()\nw",
 )
+# A sandbox of the notebook's own (so it can script a fault): the next borrow is executed, then
+# answered with retCode 10016, which does not prove it failed.
+HELD_NOTEBOOK = make_notebook(
+    "import json\n"
+    "from loan_widgets import BorrowWidget, LoanClient\n"
+    "from loan_widgets.sandbox import DEMO_API_KEY, DEMO_API_SECRET, Sandbox, SandboxServer\n"
+    "exchange = Sandbox(seed=0)\n"
+    "server = SandboxServer(exchange).start()\n"
+    "client = LoanClient(network='sandbox', base_url=server.base_url, api_key=DEMO_API_KEY,\n"
+    "                    api_secret=DEMO_API_SECRET)\n"
+    "exchange.faults.inject('/v5/crypto-loan/borrow', 'bad_json', execute=True, body=json.dumps(\n"
+    "    {'retCode': 10016, 'retMsg': 'Internal system error', 'result': {}, 'time': 1}))\n"
+    "w = BorrowWidget(client=client)\nw",
+)
 
 ORDER_ID = re.compile(r"order (\d{19})")
 
@@ -123,3 +137,34 @@ class TestBorrowWidgetInBrowser:
         _ledger_row(server.ledger_path, order_id)
         assert len(Ledger(server.ledger_path).rows()) == 1
         expect(page.locator(".lw-borrow-widget .widget-output")).to_contain_text("ignored a click")
+
+    def test_ambiguous_answer_holds_until_checked(self, voila_server, page: Page) -> None:
+        """Executed, then 10016: 'may have been executed', Borrow held; Check the exchange
+        finds the loan and gives Borrow back. One order in the ledger, accepted."""
+        server = voila_server(HELD_NOTEBOOK, "held-widget.ipynb")
+        page.goto(server.url, timeout=60_000)
+        widget = page.locator(".lw-borrow-widget")
+        expect(widget).to_be_visible(timeout=60_000)
+        check = widget.locator("button.lw-reconcile")
+        anyway = widget.locator("button.lw-send-anyway")
+        expect(check).to_be_hidden()
+        widget.locator(".lw-loan-amount input").fill("550")
+        button = widget.locator("button.lw-borrow")
+        expect(button).to_contain_text("Borrow 550 USDT", timeout=15_000)
+        button.click()
+        status = widget.locator(".lw-status")
+        expect(status).to_contain_text("may have been executed", timeout=30_000)
+        expect(button).to_be_disabled()
+        expect(check).to_be_visible()
+        expect(anyway).to_be_visible()
+        widget.screenshot(path=str(REPO / ".test-artifacts" / "browser" / "held-widget.png"))
+        widget.locator(".lw-loan-amount input").fill("551")  # a new amount does not release it
+        expect(status).to_contain_text("may have been executed", timeout=15_000)
+        expect(button).to_be_disabled()
+        check.click()
+        expect(status).to_contain_text("the order was executed", timeout=30_000)
+        expect(status).to_contain_text(ORDER_ID)
+        expect(button).to_be_enabled()
+        expect(check).to_be_hidden()
+        rows = Ledger(server.ledger_path).rows()
+        assert [(r.status, r.source) for r in rows] == [("accepted", "widget")]

@@ -6,31 +6,24 @@ import json
 import subprocess
 import sys
 
-CORE = [
-    "loan_widgets",
-    "loan_widgets.errors",
-    "loan_widgets.config",
-    "loan_widgets.orders",
-    "loan_widgets.endpoints",
-    "loan_widgets.signing",
-    "loan_widgets.transport",
-    "loan_widgets.client",
-    "loan_widgets.ledger",
-    "loan_widgets.frames",
-    "loan_widgets.quote",
-    "loan_widgets.reconciliation",
-    "loan_widgets.calls",
-    "loan_widgets.envelope",
-    "loan_widgets.resend",
-    "loan_widgets.paging",
-    "loan_widgets.writes",
-    "loan_widgets.writer",
-    "loan_widgets.journal",
-    "loan_widgets.ledger_file",
-    "loan_widgets.collateral",
-    "loan_widgets.clock",
-    "loan_widgets.sandbox",
-]
+UI = ("loan_widgets.magic", "loan_widgets.widget", "loan_widgets.desk", "loan_widgets.keys_magic")
+"""The UI edge: the only modules that may import IPython, ipywidgets or traitlets."""
+
+
+def _package_modules() -> list[str]:
+    """Every module of the package, found on disk (so a new module is checked at once)."""
+    import pkgutil
+
+    import loan_widgets
+
+    found = ["loan_widgets"]
+    for info in pkgutil.walk_packages(loan_widgets.__path__, "loan_widgets."):
+        if not info.name.endswith("__main__"):
+            found.append(info.name)
+    return sorted(found)
+
+
+CORE = [m for m in _package_modules() if not m.startswith(UI)]
 
 
 _MODULES: list[str] = []
