@@ -128,6 +128,8 @@ class CompactFrame(pd.DataFrame):
     def __repr__(self) -> str:
         view, note = self._shown()
         params = pd.io.formats.format.get_dataframe_repr_params()
+        if note:  # the columns chosen to be read: wrap them to the width, never drop one
+            params["max_cols"] = len(view.columns)
         text = view.to_string(na_rep=NA_TEXT, **params)
         return f"{text}\n[{note}]" if note else text
 
