@@ -29,14 +29,15 @@ NOTEBOOKS := $(shell ls notebooks/*.ipynb 2>/dev/null | grep -v -e '/Untitled[^/
 endif
 SANITIZE  := $(wildcard notebooks/sanitize.cfg)
 
-# Jupyter, quietly: the project's notebooks are trusted (signatures kept in the venv), kernels
-# talk over local sockets (ipc, not unencrypted TCP), and JupyterLab runs without the classic
-# notebook's config shim, which reads a deprecated server option on start (JupyterLab 4 and
-# Voila do not need it). Nothing is written to the user's Jupyter folders.
+# Jupyter, quietly: the project's notebooks are trusted (signatures kept in the venv, nothing
+# written to the user's Jupyter folders), kernels get CurveZMQ keys from the server so their
+# TCP channels are encrypted, and JupyterLab runs without the classic notebook's config shim,
+# which reads a deprecated server option (ServerApp.token) on start; JupyterLab 4 and Voila do
+# not need it. A token, if you set one, goes in JUPYTER_TOKEN or --IdentityProvider.token.
 JUPYTER_DATA := $(abspath $(VENV))/share/jupyter
 NOTARY       := --NotebookNotary.db_file=$(JUPYTER_DATA)/nbsignatures.db \
 	--NotebookNotary.secret_file=$(JUPYTER_DATA)/notebook_secret
-KERNELS      := --KernelManager.transport=ipc
+KERNELS      := --MappingKernelManager.transport_encryption=auto
 
 # Tests never see real credentials, another exchange, or the user's ledger.
 TEST_LEDGER := $(abspath $(VENV)/test-ledger.sqlite3)
