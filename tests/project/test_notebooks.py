@@ -345,10 +345,15 @@ def test_notebooks_pass_nbval_in_the_binder_environment(tmp_path: Path) -> None:
     clean = {
         k: v
         for k, v in os.environ.items()
-        if not k.startswith(("BYBIT_", "LOAN_WIDGETS_", "VIRTUAL_ENV", "PYTHONPATH"))
+        if not k.startswith(("BYBIT_", "LOAN_WIDGETS_", "VIRTUAL_ENV", "PYTHONPATH", "JUPYTER"))
     }
-    env = {**clean, "PATH": os.pathsep.join([str(bindir), clean.get("PATH", "")])}
-    _run(["bash", str(repo / "binder" / "postBuild")], cwd=repo, env=env)
+    env = {
+        **clean,
+        "PATH": os.pathsep.join([str(bindir), clean.get("PATH", "")]),
+        "JUPYTER_DATA_DIR": str(tmp_path / "jupyter-data"),  # where postBuild trusts them
+    }
+    built = _run(["bash", str(repo / "binder" / "postBuild")], cwd=repo, env=env)
+    assert "Signing notebook: notebooks/quickstart.ipynb" in built.stdout + built.stderr
     where = _run(
         [str(bindir / "python"), "-c", "import loan_widgets; print(loan_widgets.__file__)"],
         cwd=tmp_path,

@@ -8,6 +8,7 @@ The notebook tests and the Makefile's nbval and trust steps take only the notebo
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
 import re
 import shutil
@@ -56,15 +57,21 @@ def scratch() -> Iterator[list[Path]]:
         yield paths
 
 
-def _notebook_tests() -> tuple[list[str], str]:
-    """Each notebook test with its outcome, and the summary, from a separate pytest run."""
+def _notebook_tests() -> tuple[list[str], dict[str, int]]:
+    """Each notebook test with its outcome, and the counts, from a separate pytest run."""
     argv = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-m", "not slow", "-v",
             "tests/project/test_notebooks.py"]
     ran = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, check=False, timeout=300)
-    lines = ran.stdout.strip().splitlines()
-    outcomes = [re.sub(r"\s+\[\s*\d+%\]$", "", line) for line in lines if "::" in line]
-    summary = lines[-1] if lines else ran.stderr
-    return outcomes, re.sub(r" in [0-9.]+s.*", "", summary)
+    outcomes = sorted(
+        f"{test} {outcome}"
+        for test, outcome in re.findall(
+            r"^(\S+::\S+) (PASSED|FAILED|ERROR|SKIPPED|XFAIL|XPASS)", ran.stdout, flags=re.M
+        )
+    )
+    summary = ran.stdout.strip().splitlines()[-1] if ran.stdout.strip() else ""
+    counts = {kind: int(n) for n, kind in re.findall(r"(\d+) (passed|failed|errors?)", summary)}
+    assert outcomes and counts, ran.stdout[-3000:] + ran.stderr[-2000:]
+    return outcomes, counts
 
 
 def _make_lines(target: str, cwd: Path = REPO) -> str:
@@ -98,16 +105,21 @@ class TestScratchNotebooks:
         with _scratch() as scratch:
             after = _notebook_tests()
         assert after == before
-        assert "passed" in after[1] and "failed" not in after[1], after[1]
+        assert after[1].get("passed", 0) >= 3 * len(NOTEBOOKS) and set(after[1]) == {"passed"}
         assert not any(path.name in line for path in scratch for line in after[0])
 
-    def test_nbval_and_trust_take_project_notebooks(self, scratch: list[Path]) -> None:
-        """make test's nbval step and make lab's trust step name exactly the git-known ones."""
+    def test_nbval_trust_and_execute_take_project_notebooks(self, scratch: list[Path]) -> None:
+        """nbval (make test), trust (make lab) and notebooks/execute.py take the git-known ones."""
         expected = sorted(path.relative_to(REPO).as_posix() for path in NOTEBOOKS)
         assert len(expected) >= 4
         assert _step(_make_lines("test"), "--nbval") == expected
         assert _step(_make_lines("lab"), "jupyter trust") == expected
         assert project_notebooks() == NOTEBOOKS
+        spec = importlib.util.spec_from_file_location("execute", REPO / "notebooks" / "execute.py")
+        assert spec is not None and spec.loader is not None
+        execute = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(execute)
+        assert execute.project_notebooks() == NOTEBOOKS
 
     def test_outside_git_scratch_names_are_left_out(self, tmp_path: Path) -> None:
         """In a copy that is not a git checkout, Untitled and -Copy notebooks stay out."""
