@@ -29,8 +29,8 @@ NOTEBOOKS := $(shell ls notebooks/*.ipynb 2>/dev/null | grep -v -e '/Untitled[^/
 endif
 SANITIZE  := $(wildcard notebooks/sanitize.cfg)
 
-# Jupyter, quietly: the project's notebooks are trusted (signatures kept in the venv, nothing
-# written to the user's Jupyter folders), kernels get CurveZMQ keys from the server so their
+# Jupyter, quietly: the project's notebooks are trusted (the signatures are kept in the venv,
+# not in the user's Jupyter folders), kernels get CurveZMQ keys from the server so their
 # TCP channels are encrypted, and JupyterLab runs without the classic notebook's config shim,
 # which reads a deprecated server option (ServerApp.token) on start; JupyterLab 4 and Voila do
 # not need it. A token, if you set one, goes in JUPYTER_TOKEN or --IdentityProvider.token.
@@ -49,7 +49,7 @@ TEST_ENV    := $(NO_KEYS) -u LOAN_WIDGETS_BASE_URL -u LOAN_WIDGETS_TIMEOUT \
 .PHONY: help venv trust lab app check test lint bench clean distclean
 
 help:
-	@echo "make lab | app | check | test | lint | bench | clean | distclean   (venv: $(VENV), PYTHON=$(PYTHON))"
+	@echo "make lab | app | trust | check | test | lint | bench | clean | distclean   (venv: $(VENV), PYTHON=$(PYTHON))"
 
 # The venv is rebuilt (pip install -e) whenever pyproject.toml changes.
 $(STAMP): pyproject.toml

@@ -104,11 +104,11 @@ class CompactFrame(pd.DataFrame):
         out._compact = ()
         return out
 
-    def _shown(self) -> tuple[pd.DataFrame, str]:
-        """The frame as displayed, and the note that goes under it ("" for none)."""
+    def _shown(self) -> tuple[pd.DataFrame, str, dict[str, Any]]:
+        """The frame as displayed, the note under it ("" for none), per-column formatters."""
         whole = pd.DataFrame(self)
         if not self._compact or tuple(self.columns) != self._built:
-            return whole, ""
+            return whole, "", {}
         said = []
         columns = list(self._compact)
         for name in self._shared:
@@ -117,32 +117,34 @@ class CompactFrame(pd.DataFrame):
                 said.append(f"{name}: {values[0]}")
                 columns.remove(name)
         if len(columns) == len(self._built):
-            return whole, ""
-        view = whole[columns].copy()
-        for name in columns:
-            if isinstance(view[name].dtype, pd.DatetimeTZDtype):
-                view[name] = view[name].dt.floor("s")
+            return whole, "", {}
+        seconds = {  # formatters see only the rows shown: cheap on a long ledger
+            name: _to_the_second
+            for name in columns
+            if isinstance(whole[name].dtype, pd.DatetimeTZDtype)
+        }
         said.append(f"{len(columns)} of {len(self._built)} columns shown; .full shows all")
-        return view, "; ".join(said)
+        return whole[columns], "; ".join(said), seconds
 
     def __repr__(self) -> str:
-        view, note = self._shown()
+        view, note, formatters = self._shown()
         params = pd.io.formats.format.get_dataframe_repr_params()
         if note:  # the columns chosen to be read: wrap them to the width, never drop one
             params["max_cols"] = len(view.columns)
-        text = view.to_string(na_rep=NA_TEXT, **params)
+        text = view.to_string(na_rep=NA_TEXT, formatters=formatters or None, **params)
         return f"{text}\n[{note}]" if note else text
 
     def _repr_html_(self) -> str | None:
         if not pd.get_option("display.notebook_repr_html"):
             return None
-        view, note = self._shown()
+        view, note, formatters = self._shown()
         max_rows = pd.get_option("display.max_rows")
         if max_rows and len(view) > max_rows:  # what DataFrame's own repr does
             max_rows = pd.get_option("display.min_rows") or max_rows
         table = view.to_html(
             notebook=True,
             na_rep=NA_TEXT,
+            formatters=formatters or None,
             max_rows=max_rows,
             max_cols=pd.get_option("display.max_columns"),
             show_dimensions=pd.get_option("display.show_dimensions"),
@@ -153,6 +155,10 @@ class CompactFrame(pd.DataFrame):
                 wrapping = label.replace("_", "_<wbr>")
                 table = table.replace(f"<th>{label}</th>", f"<th>{wrapping}</th>", 1)
         return f"{table}\n<p><small>{html.escape(note)}</small></p>" if note else table
+
+
+def _to_the_second(stamp: Any) -> str:
+    return NA_TEXT if pd.isna(stamp) else str(stamp.floor("s"))
 
 
 # --------------------------------------------------------------------------- columns

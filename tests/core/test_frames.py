@@ -151,6 +151,16 @@ class TestMissingValues:
         shown = _texts(frame.full)["repr"]
         assert "0.00000100" in shown and "0.0000001" in shown
 
+    def test_compact_times_to_the_second_and_na(self) -> None:
+        """The compact view shows times to the second (values keep their ms) and gaps as <NA>."""
+        stamps = pd.to_datetime(pd.Series([None, 1_767_225_600_789], dtype="Int64"), unit="ms",
+                                utc=True)
+        frame = CompactFrame.build({"at": stamps, "n": [1, 2], "x": [3, 4]}, ["at", "n"])
+        for text in _texts(frame).values():
+            assert "2026-01-01 00:00:00+00:00" in text and ".789" not in text
+            assert not OTHER_MISSING.search(text) and ("<NA>" in text or "&lt;NA&gt;" in text)
+        assert frame["at"].iloc[1].microsecond == 789_000 and ".789" in _texts(frame.full)["repr"]
+
 
 class TestTypes:
     """Columns get sensible dtypes, from the ledger's own column types."""
