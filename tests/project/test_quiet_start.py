@@ -80,6 +80,8 @@ def _make(
         JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"),
         IPYTHONDIR=str(tmp_path / "ipython"),
         LOAN_WIDGETS_LEDGER=str(tmp_path / "ledger.sqlite3"),
+        LOAN_WIDGETS_SANDBOX_SEED="0",  # private sandboxes: nothing outlives the test
+        LOAN_WIDGETS_SANDBOX_HOME=str(tmp_path / "sandbox"),
         PYTHONUNBUFFERED="1",
     )
     log = tmp_path / f"{target}.log"

@@ -154,6 +154,9 @@ class TestReadmeInstall:
             "JUPYTER_RUNTIME_DIR": str(home / "jupyter-runtime"),
             "IPYTHONDIR": str(home / "ipython"),
             "LOAN_WIDGETS_LEDGER": str(home / "ledger.sqlite3"),
+            # a private sandbox in the kernel: nothing left running, nothing in the user's folders
+            "LOAN_WIDGETS_SANDBOX_SEED": "0",
+            "LOAN_WIDGETS_SANDBOX_HOME": str(home / "sandbox"),
         }
         # The existing Jupyter environment: a kernel, nothing of this project.
         _run([str(python), "-m", "pip", "install", "--quiet", "ipykernel"], env=env, timeout=600)
