@@ -1,6 +1,7 @@
 # loan_widgets: build, test and demo targets. GNU make; needs only python3 to start.
 #
 #   make lab     JupyterLab on notebooks/quickstart.ipynb, sandbox exchange, no keys
+#   make trust   mark the project's notebooks trusted (lab and app do it first)
 #   make app     the widget notebook as a Voila app (sandbox unless NETWORK=testnet|mainnet)
 #   make check   the quick inner loop: ruff, pytest tests/ without browser and slow tests
 #   make test    ruff, pytest tests/ (browser tests included), nbval on notebooks/
@@ -19,8 +20,24 @@ NETWORK  ?= sandbox
 # Jupyter refuses to run as root unless told to.
 ROOT_FLAG := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 
-NOTEBOOKS := $(wildcard notebooks/*.ipynb)
+# The project's notebooks: those git knows (committed or added), so scratch notebooks made in
+# `make lab` are neither tested nor trusted. Outside a git checkout: every notebook but
+# JupyterLab's scratch names (Untitled*.ipynb, *-Copy*.ipynb; also in .gitignore).
+NOTEBOOKS := $(shell git ls-files -- 'notebooks/*.ipynb' 2>/dev/null)
+ifeq ($(NOTEBOOKS),)
+NOTEBOOKS := $(shell ls notebooks/*.ipynb 2>/dev/null | grep -v -e '/Untitled[^/]*$$' -e '-Copy[0-9]*\.ipynb$$')
+endif
 SANITIZE  := $(wildcard notebooks/sanitize.cfg)
+
+# Jupyter, quietly: the project's notebooks are trusted (the signatures are kept in the venv,
+# not in the user's Jupyter folders), kernels get CurveZMQ keys from the server so their
+# TCP channels are encrypted, and JupyterLab runs without the classic notebook's config shim,
+# which reads a deprecated server option (ServerApp.token) on start; JupyterLab 4 and Voila do
+# not need it. A token, if you set one, goes in JUPYTER_TOKEN or --IdentityProvider.token.
+JUPYTER_DATA := $(abspath $(VENV))/share/jupyter
+NOTARY       := --NotebookNotary.db_file=$(JUPYTER_DATA)/nbsignatures.db \
+	--NotebookNotary.secret_file=$(JUPYTER_DATA)/notebook_secret
+KERNELS      := --MappingKernelManager.transport_encryption=auto
 
 # Tests never see real credentials, another exchange, or the user's ledger.
 TEST_LEDGER := $(abspath $(VENV)/test-ledger.sqlite3)
@@ -29,10 +46,10 @@ TEST_ENV    := $(NO_KEYS) -u LOAN_WIDGETS_BASE_URL -u LOAN_WIDGETS_TIMEOUT \
 	LOAN_WIDGETS_NETWORK=sandbox LOAN_WIDGETS_SANDBOX_SEED=0 LOAN_WIDGETS_LEDGER=$(TEST_LEDGER)
 
 .DEFAULT_GOAL := help
-.PHONY: help venv lab app check test lint bench clean distclean
+.PHONY: help venv trust lab app check test lint bench clean distclean
 
 help:
-	@echo "make lab | app | check | test | lint | bench | clean | distclean   (venv: $(VENV), PYTHON=$(PYTHON))"
+	@echo "make lab | app | trust | check | test | lint | bench | clean | distclean   (venv: $(VENV), PYTHON=$(PYTHON))"
 
 # The venv is rebuilt (pip install -e) whenever pyproject.toml changes.
 $(STAMP): pyproject.toml
@@ -43,13 +60,18 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-lab: $(STAMP)
-	$(NO_KEYS) LOAN_WIDGETS_NETWORK=sandbox \
-		$(BIN)/jupyter lab --ip=127.0.0.1 --port=$(LAB_PORT) $(ROOT_FLAG) notebooks/quickstart.ipynb
+trust: $(STAMP)
+	$(BIN)/jupyter trust $(NOTARY) $(NOTEBOOKS)
 
-app: $(STAMP)
+lab: trust
+	$(NO_KEYS) LOAN_WIDGETS_NETWORK=sandbox \
+		$(BIN)/jupyter lab --ip=127.0.0.1 --port=$(LAB_PORT) $(ROOT_FLAG) $(NOTARY) $(KERNELS) \
+		--ServerApp.jpserver_extensions=notebook_shim=False notebooks/quickstart.ipynb
+
+app: trust
 	LOAN_WIDGETS_NETWORK=$(NETWORK) \
-		$(BIN)/voila notebooks/widget.ipynb --port=$(APP_PORT) --Voila.ip=127.0.0.1
+		$(BIN)/voila notebooks/widget.ipynb --port=$(APP_PORT) --Voila.ip=127.0.0.1 \
+		$(NOTARY) $(KERNELS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -64,7 +86,7 @@ test: lint
 ifneq ($(NOTEBOOKS),)
 	rm -f $(TEST_LEDGER)
 	$(TEST_ENV) $(BIN)/python -m pytest --nbval --nbval-current-env \
-		$(if $(SANITIZE),--nbval-sanitize-with $(SANITIZE)) notebooks/
+		$(if $(SANITIZE),--nbval-sanitize-with $(SANITIZE)) $(NOTEBOOKS)
 else
 	@echo "no notebooks/*.ipynb: nbval skipped"
 endif

@@ -1,25 +1,249 @@
-"""Exchange lists as pandas DataFrames: exact ``Decimal`` amounts, tz-aware UTC times.
+"""Exchange lists and the ledger as pandas DataFrames people can read.
 
-pandas is imported inside the functions, so importing this module is cheap.
+Every frame here keeps exact values and shows them plainly:
+
+* amounts are :class:`PlainDecimal`, a ``Decimal`` (``isinstance`` and ``==`` hold) whose
+  text is plain notation, so pandas prints ``0.00000001`` where ``Decimal`` prints
+  ``1E-8``: in the text and HTML repr, in a Series, in ``to_csv``, in a ``Styler``;
+* a missing value is ``pd.NA`` in every column but datetimes (``NaT``), and all of them
+  display as ``<NA>``; times are tz-aware UTC; texts are pandas ``string``, integers
+  ``Int64``, floats ``Float64``;
+* a :class:`CompactFrame` displays its compact columns (the ones read at a glance, so the
+  table fits a notebook) while holding every column; ``.full`` displays them all.
+
+This module imports pandas: the rest of the core imports it only when a frame is asked for,
+so ``import loan_widgets`` stays cheap.
 """
 
 from __future__ import annotations
 
 import hashlib
 import html
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any, ClassVar
 
-from .orders import wire_decimal
+import pandas as pd
 
-if TYPE_CHECKING:
-    import pandas as pd
+from .numbers import plain, wire_decimal
 
-__all__ = ["NEAR_MARGIN_CALL", "LoansTable", "history_frame", "loans_frame"]
+__all__ = [
+    "LEDGER_COMPACT",
+    "NA_TEXT",
+    "NEAR_MARGIN_CALL",
+    "CompactFrame",
+    "LoansTable",
+    "PlainDecimal",
+    "history_frame",
+    "ledger_frame",
+    "loans_frame",
+]
 
 NEAR_MARGIN_CALL = Decimal("0.05")
 """A loan is flagged when its LTV is within this of the margin-call LTV."""
+
+NA_TEXT = "<NA>"
+"""How every missing value displays (pandas' own marker for ``pd.NA``)."""
+
+
+class PlainDecimal(Decimal):
+    """A ``Decimal`` that prints in plain notation: ``0.00000001``, never ``1E-8``.
+
+    Equal to, hashing like and ``isinstance`` of ``Decimal``; arithmetic returns plain
+    ``Decimal``. Only its text differs, so tables of amounts read as people write them.
+    """
+
+    __slots__ = ()
+
+    def __str__(self) -> str:
+        return plain(self)
+
+    def __repr__(self) -> str:
+        return f"Decimal('{plain(self)}')"
+
+    def __format__(self, spec: str, *args: Any) -> str:
+        return plain(self) if spec == "" else super().__format__(spec, *args)
+
+
+class CompactFrame(pd.DataFrame):
+    """A DataFrame that displays its compact columns and holds all of them.
+
+    Every column is there for code (``frame["ret_msg"]``). The repr shows the compact
+    columns, times to the second, and a note saying what is left out; a compact column
+    marked ``shared`` whose every row holds one value is named once in the note instead.
+    That holds while the frame has the columns it was built with (row filters, ``head``,
+    ``sort_values`` keep them); a frame with other columns (a selection, an ``assign``)
+    displays exactly its columns. ``.full`` displays every column. Missing values of every
+    kind display as ``<NA>``; in HTML, long column names may wrap after an underscore.
+    """
+
+    _metadata: ClassVar[list[str]] = ["_compact", "_shared", "_built"]  # pandas keeps these
+    _compact: tuple[str, ...] = ()
+    _shared: tuple[str, ...] = ()
+    _built: tuple[str, ...] = ()
+
+    @property
+    def _constructor(self) -> type[CompactFrame]:
+        return CompactFrame
+
+    @classmethod
+    def build(
+        cls, data: Any, compact: Iterable[str], shared: Iterable[str] = (), **kwargs: Any
+    ) -> CompactFrame:
+        """A frame of ``data`` (``kwargs`` go to ``DataFrame``) displaying ``compact``."""
+        frame = cls(data, **kwargs)
+        frame._built = tuple(frame.columns)
+        frame._compact = tuple(c for c in compact if c in frame.columns)
+        frame._shared = tuple(c for c in shared if c in frame._compact)
+        return frame
+
+    @property
+    def full(self) -> CompactFrame:
+        """The same frame, displaying every column."""
+        out = self.copy(deep=False)
+        out._compact = ()
+        return out
+
+    def _shown(self) -> tuple[pd.DataFrame, str, dict[str, Any]]:
+        """The frame as displayed, the note under it ("" for none), per-column formatters."""
+        whole = pd.DataFrame(self)
+        if not self._compact or tuple(self.columns) != self._built:
+            return whole, "", {}
+        said = []
+        columns = list(self._compact)
+        for name in self._shared:
+            values = whole[name].unique()
+            if len(values) == 1 and not pd.isna(values[0]):
+                said.append(f"{name}: {values[0]}")
+                columns.remove(name)
+        if len(columns) == len(self._built):
+            return whole, "", {}
+        seconds = {  # formatters see only the rows shown: cheap on a long ledger
+            name: _to_the_second
+            for name in columns
+            if isinstance(whole[name].dtype, pd.DatetimeTZDtype)
+        }
+        said.append(f"{len(columns)} of {len(self._built)} columns shown; .full shows all")
+        return whole[columns], "; ".join(said), seconds
+
+    def __repr__(self) -> str:
+        view, note, formatters = self._shown()
+        params = pd.io.formats.format.get_dataframe_repr_params()
+        if note:  # the columns chosen to be read: wrap them to the width, never drop one
+            params["max_cols"] = len(view.columns)
+        text = view.to_string(na_rep=NA_TEXT, formatters=formatters or None, **params)
+        return f"{text}\n[{note}]" if note else text
+
+    def _repr_html_(self) -> str | None:
+        if not pd.get_option("display.notebook_repr_html"):
+            return None
+        view, note, formatters = self._shown()
+        max_rows = pd.get_option("display.max_rows")
+        if max_rows and len(view) > max_rows:  # what DataFrame's own repr does
+            max_rows = pd.get_option("display.min_rows") or max_rows
+        table = view.to_html(
+            notebook=True,
+            na_rep=NA_TEXT,
+            formatters=formatters or None,
+            max_rows=max_rows,
+            max_cols=pd.get_option("display.max_columns"),
+            show_dimensions=pd.get_option("display.show_dimensions"),
+        )
+        for name in view.columns:  # "collateral_currency" over "BTC" need not be that wide
+            label = html.escape(str(name))
+            if "_" in label:
+                wrapping = label.replace("_", "_<wbr>")
+                table = table.replace(f"<th>{label}</th>", f"<th>{wrapping}</th>", 1)
+        return f"{table}\n<p><small>{html.escape(note)}</small></p>" if note else table
+
+
+def _to_the_second(stamp: Any) -> str:
+    return NA_TEXT if pd.isna(stamp) else str(stamp.floor("s"))
+
+
+# --------------------------------------------------------------------------- columns
+
+
+def _decimals(values: Iterable[Any]) -> pd.Series:
+    """Exact amounts from wire or ledger text (or numbers); each distinct text is parsed once."""
+    parsed: dict[str, PlainDecimal] = {}  # amounts repeat: a 100,000-row ledger holds few
+    out: list[Any] = []
+    for value in values:
+        if value is None or value == "":
+            out.append(pd.NA)
+            continue
+        text = value if isinstance(value, str) else str(value)
+        found = parsed.get(text)
+        if found is None:
+            found = parsed[text] = PlainDecimal(text)
+        out.append(found)
+    return pd.Series(out, dtype="object")
+
+
+def _times(values: Iterable[Any]) -> pd.Series:
+    """Milliseconds since 1970 (ints or wire strings) as tz-aware UTC times."""
+    ms = [None if v in (None, "") else int(v) for v in values]
+    return pd.to_datetime(pd.Series(ms, dtype="Int64"), unit="ms", utc=True)
+
+
+def _texts(values: Iterable[Any]) -> pd.Series:
+    return pd.Series([None if v in (None, "") else v for v in values], dtype="string")
+
+
+# --------------------------------------------------------------------------- the ledger
+
+LEDGER_COMPACT = (
+    "submitted_at",
+    "network",
+    "action",
+    "loan_currency",
+    "loan_amount",
+    "collateral_currency",
+    "collateral_amount",
+    "status",
+    "order_id",
+)
+"""The ledger columns shown by default (those the ledger has)."""
+
+_AMOUNT_SUFFIXES = ("amount", "_price", "_ltv", "_rate")
+
+
+def ledger_frame(
+    columns: Sequence[tuple[str, str]], rows: Sequence[Sequence[Any]]
+) -> CompactFrame:
+    """Ledger rows as a typed frame indexed by ``id``, built from the columns' own types.
+
+    ``columns`` are ``(name, declared SQLite type)`` in row order, so columns added to the
+    ledger appear without changes here: ``*_at_ms`` integers become tz-aware UTC times
+    named without ``_ms``; text named like an amount (``*amount``, ``*_price``, ``*_ltv``,
+    ``*_rate``) becomes :class:`PlainDecimal`; other text ``string``, INTEGER ``Int64``,
+    REAL ``Float64``.
+    """
+    names = [name for name, _ in columns]
+    values = list(zip(*rows, strict=True)) if rows else [()] * len(names)
+    data = dict(zip(names, values, strict=True))
+    index = pd.Index(data.pop("id", range(len(rows))), dtype="int64", name="id")
+    out: dict[str, Any] = {}
+    for name, declared in columns:
+        if name not in data:
+            continue
+        column = data[name]
+        kind = declared.upper()
+        if name.endswith("_at_ms"):
+            stamps = pd.to_datetime(pd.array(column, dtype="Int64"), unit="ms", utc=True)
+            out[name.removesuffix("_ms")] = stamps
+        elif "TEXT" in kind and name.endswith(_AMOUNT_SUFFIXES):
+            out[name] = _decimals(column).array
+        elif "INT" in kind:
+            out[name] = pd.array(column, dtype="Int64")
+        elif "REAL" in kind or "FLOA" in kind or "DOUB" in kind:
+            out[name] = pd.array(column, dtype="Float64")
+        else:
+            out[name] = pd.array(column, dtype="string")
+    return CompactFrame.build(out, LEDGER_COMPACT, shared=("network",), index=index)
+
+
+# --------------------------------------------------------------------------- exchange lists
 
 _HISTORY_COLUMNS: dict[str, dict[str, str]] = {
     # kind -> {wire field: column}; amounts become Decimal, *Time fields datetimes
@@ -60,24 +284,25 @@ _HISTORY_COLUMNS: dict[str, dict[str, str]] = {
         "adjustTime": "adjusted_at",
     },
 }
+_HISTORY_COMPACT: dict[str, tuple[str, ...]] = {
+    "loans": (
+        "order_id", "loan_currency", "loan_amount", "collateral_currency", "collateral_amount",
+        "term", "borrowed_at", "status",
+    ),
+    "repayments": (
+        "repay_id", "order_id", "loan_currency", "amount", "collateral_currency",
+        "collateral_returned", "repaid_at", "status",
+    ),
+    "adjustments": tuple(_HISTORY_COLUMNS["adjustments"].values()),
+}
 _DECIMAL_FIELDS = {
     "initialLoanAmount", "initialCollateralAmount", "hourlyInterestRate", "repaidInterest",
     "repaidPenaltyInterest", "repayAmount", "collateralReturn", "amount", "preLTV", "afterLTV",
-    "collateralAmount", "currentLTV", "residualInterest", "residualPenaltyInterest", "totalDebt",
 }
 
 
-def _times(values: Iterable[Any]) -> pd.Series:
-    import pandas as pd
-
-    ms = [None if v in (None, "") else int(v) for v in values]
-    return pd.to_datetime(pd.Series(ms, dtype="Int64"), unit="ms", utc=True)
-
-
-def history_frame(kind: str, items: list[Mapping[str, Any]]) -> pd.DataFrame:
-    """One of the legacy history lists as a typed DataFrame."""
-    import pandas as pd
-
+def history_frame(kind: str, items: list[Mapping[str, Any]]) -> CompactFrame:
+    """One of the legacy history lists as a typed frame."""
     columns = _HISTORY_COLUMNS[kind]
     data: dict[str, Any] = {}
     for wire, column in columns.items():
@@ -85,26 +310,31 @@ def history_frame(kind: str, items: list[Mapping[str, Any]]) -> pd.DataFrame:
         if wire.endswith("Time"):
             data[column] = _times(values)
         elif wire in _DECIMAL_FIELDS:
-            data[column] = pd.Series([wire_decimal(v) for v in values], dtype="object")
+            data[column] = _decimals(values)
         elif wire in ("status", "repayStatus", "direction"):
             data[column] = pd.Series(values, dtype="Int64")
         elif wire == "loanTerm":
             data[column] = pd.Series([v or "flexible" for v in values], dtype="string")
         else:
-            data[column] = pd.Series([v if v != "" else None for v in values], dtype="string")
-    return pd.DataFrame(data)
+            data[column] = _texts(values)
+    return CompactFrame.build(data, _HISTORY_COMPACT[kind])
+
+
+LOANS_COMPACT = (
+    "order_id", "loan_currency", "debt", "collateral_currency", "collateral_amount",
+    "current_ltv", "margin_call_ltv", "liquidation_ltv", "flag",
+)
+"""The open-loan columns shown by default."""
 
 
 def loans_frame(
     items: list[Mapping[str, Any]], levels: Mapping[str, Mapping[str, Any]]
-) -> pd.DataFrame:
+) -> CompactFrame:
     """Open loans with their LTV next to the collateral coin's margin-call and liquidation LTV.
 
     ``debt`` is unpaid principal plus interest and penalty interest, in the loan coin.
     ``flag`` says ``liquidation`` / ``margin call`` / ``near margin call`` or is empty.
     """
-    import pandas as pd
-
     rows = []
     for item in items:
         level = levels.get(item["collateralCurrency"], {})
@@ -129,31 +359,42 @@ def loans_frame(
                 "interest": interest + penalty,
                 "debt": principal + interest + penalty,
                 "collateral_currency": item["collateralCurrency"],
-                "collateral_amount": wire_decimal(item.get("collateralAmount")),
+                "collateral_amount": item.get("collateralAmount"),
                 "current_ltv": ltv,
                 "margin_call_ltv": margin,
                 "liquidation_ltv": liquidation,
-                "hourly_interest_rate": wire_decimal(item.get("hourlyInterestRate")),
+                "hourly_interest_rate": item.get("hourlyInterestRate"),
                 "term": item.get("loanTerm") or "flexible",
-                "expires_at": item.get("expirationTime") or None,
+                "expires_at": item.get("expirationTime"),
                 "flag": flag,
             }
         )
-    frame = pd.DataFrame(rows, columns=[
+
+    def column(name: str) -> list[Any]:
+        return [row[name] for row in rows]
+
+    data: dict[str, Any] = {}
+    for name in (
         "order_id", "loan_currency", "principal", "interest", "debt", "collateral_currency",
         "collateral_amount", "current_ltv", "margin_call_ltv", "liquidation_ltv",
         "hourly_interest_rate", "term", "expires_at", "flag",
-    ])
-    frame["expires_at"] = _times(frame["expires_at"].tolist())
-    for column in ("order_id", "loan_currency", "collateral_currency", "term", "flag"):
-        frame[column] = frame[column].astype("string")
-    return frame
+    ):
+        if name == "expires_at":
+            data[name] = _times(column(name))
+        elif name in ("order_id", "loan_currency", "collateral_currency", "term"):
+            data[name] = _texts(column(name))
+        elif name == "flag":
+            data[name] = pd.Series(column(name), dtype="string")
+        else:
+            data[name] = _decimals(column(name))
+    return CompactFrame.build(data, LOANS_COMPACT)
 
 
 class LoansTable:
     """Open loans for display: rows near or past a margin call are highlighted.
 
-    ``.frame`` is the plain DataFrame (see :func:`loans_frame`).
+    ``.frame`` is the whole frame (see :func:`loans_frame`); the table shows its compact
+    columns.
     """
 
     def __init__(self, frame: pd.DataFrame, network: str) -> None:
@@ -163,10 +404,15 @@ class LoansTable:
     def __len__(self) -> int:
         return len(self.frame)
 
+    def _view(self) -> pd.DataFrame:
+        shown = [c for c in LOANS_COMPACT if c in self.frame.columns]
+        return pd.DataFrame(self.frame)[shown or list(self.frame.columns)]
+
     def __repr__(self) -> str:
         if self.frame.empty:
             return f"No open loans on {self.network}."
-        return f"Open loans on {self.network}:\n{self.frame.to_string(index=False)}"
+        table = self._view().to_string(index=False, na_rep=NA_TEXT)
+        return f"Open loans on {self.network}:\n{table}"
 
     def _repr_html_(self) -> str:
         if self.frame.empty:
@@ -180,9 +426,13 @@ class LoansTable:
         def paint(row: pd.Series) -> list[str]:
             return [colours.get(str(row["flag"]), "")] * len(row)
 
-        digest = hashlib.sha1(self.frame.to_csv().encode("utf-8")).hexdigest()[:10]
+        view = self._view()
+        digest = hashlib.sha1(view.to_csv().encode("utf-8")).hexdigest()[:10]
         styled = (  # a content-derived id keeps the saved HTML the same from run to run
-            self.frame.style.set_uuid(f"loans{digest}").apply(paint, axis=1).hide(axis="index")
+            view.style.set_uuid(f"loans{digest}")
+            .format(na_rep=NA_TEXT)
+            .apply(paint, axis=1)
+            .hide(axis="index")
         )
         caption = f"Open loans on {html.escape(self.network)}"
         return styled.set_caption(caption).to_html()

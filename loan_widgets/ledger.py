@@ -490,51 +490,20 @@ class Ledger:
     def to_frame(self, limit: int | None = None) -> pd.DataFrame:
         """The ledger as a DataFrame, one row per submission, newest last.
 
-        Times are tz-aware UTC, amounts exact ``Decimal`` objects.
+        Times are tz-aware UTC, amounts exact ``Decimal`` in plain notation; it displays
+        its compact columns and holds all of them (see :mod:`loan_widgets.frames`).
         """
-        import pandas as pd
+        from .frames import ledger_frame
 
         sql = f"SELECT {', '.join(_FRAME_COLUMNS)} FROM orders"
         if limit is not None:
             sql = f"SELECT * FROM ({sql} ORDER BY id DESC LIMIT {int(limit)}) "
         sql += " ORDER BY id"
         with self._lock:
-            raw = self._connection().execute(sql).fetchall()
-        columns = list(zip(*raw, strict=True)) if raw else [()] * len(_FRAME_COLUMNS)
-        data = dict(zip(_FRAME_COLUMNS, columns, strict=True))
-        parsed: dict[str, Decimal] = {}  # amounts repeat: parse each text once
-
-        def decimals(values: tuple[Any, ...]) -> pd.Series:
-            out = [
-                None if v is None else parsed.get(v) or parsed.setdefault(v, Decimal(v))
-                for v in values
-            ]
-            return pd.Series(out, dtype="object", index=index)
-
-        index = pd.Index(data["id"], dtype="int64", name="id")
-
-        def typed(name: str, dtype: str) -> pd.Series:
-            return pd.Series(pd.array(data[name], dtype=dtype), index=index, copy=False)
-
-        stamps = pd.to_datetime(pd.array(data["submitted_at_ms"], dtype="int64"), unit="ms")
-        columns_out = {
-            "submitted_at": pd.Series(stamps.tz_localize("UTC"), index=index),
-            **{c: typed(c, "string") for c in ("network", "host", "source", "api", "action",
-                                                 "loan_currency")},
-            "loan_amount": decimals(data["loan_amount"]),
-            "collateral_currency": typed("collateral_currency", "string"),
-            "collateral_amount": decimals(data["collateral_amount"]),
-            **{c: typed(c, "string") for c in ("term", "direction", "ref_id", "coin", "status",
-                                                 "order_id")},
-            "ret_code": typed("ret_code", "Int64"),
-            "ret_msg": typed("ret_msg", "string"),
-            "http_status": typed("http_status", "Int64"),
-            "latency_ms": pd.Series(
-                [float("nan") if v is None else v for v in data["latency_ms"]],
-                dtype="float64", index=index,
-            ),
-        }
-        return pd.DataFrame(columns_out, index=index, copy=False)
+            conn = self._connection()
+            declared = {row[1]: row[2] for row in conn.execute("PRAGMA table_info(orders)")}
+            raw = conn.execute(sql).fetchall()
+        return ledger_frame([(name, declared[name]) for name in _FRAME_COLUMNS], raw)
 
     def close(self) -> None:
         """Close the connection (it reopens on next use)."""
@@ -557,6 +526,11 @@ def default_ledger() -> Ledger:
         return _default[path]
 
 
-def orders(limit: int | None = None) -> pd.DataFrame:
-    """Every submitted order as a pandas DataFrame, newest last."""
-    return default_ledger().to_frame(limit=limit)
+def orders(limit: int | None = None, *, full: bool = False) -> pd.DataFrame:
+    """Every submitted order as a pandas DataFrame, newest last.
+
+    It holds every column and displays the compact ones; ``full=True`` (the same as
+    ``orders().full``) displays them all. ``limit`` keeps the newest rows.
+    """
+    frame = default_ledger().to_frame(limit=limit)
+    return frame.full if full else frame

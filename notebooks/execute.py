@@ -2,7 +2,7 @@
 
 Usage (from the repository root)::
 
-    .venv/bin/python notebooks/execute.py                 # every notebooks/*.ipynb
+    .venv/bin/python notebooks/execute.py                 # every notebook git knows here
     .venv/bin/python notebooks/execute.py notebooks/widget.ipynb
 
 Each run gets the environment ``make test`` gives nbval: no ``BYBIT_API_*`` credentials, no
@@ -25,6 +25,8 @@ from __future__ import annotations
 import argparse
 import base64
 import os
+import re
+import subprocess
 import sys
 import tempfile
 import time
@@ -105,12 +107,32 @@ def execute(path: Path, env: dict[str, str], timeout: int = 180) -> None:
     print(f"executed {path.relative_to(HERE.parent)} in {took:.1f} s{extra}")
 
 
+def project_notebooks() -> list[Path]:
+    """The notebooks git knows here (as ``make test`` picks them), never scratch ones.
+
+    Outside a git checkout: every ``*.ipynb`` but JupyterLab's scratch names.
+    """
+    try:
+        listed = subprocess.run(
+            ["git", "ls-files", "--", "*.ipynb"], cwd=HERE, capture_output=True, text=True,
+            check=True,
+        ).stdout.split()
+    except (OSError, subprocess.CalledProcessError):
+        listed = []
+    if listed:
+        return sorted((HERE / name).resolve() for name in listed if "/" not in name)
+    scratch = re.compile(r"Untitled[^/]*|.*-Copy[0-9]*\.ipynb")
+    return sorted(p.resolve() for p in HERE.glob("*.ipynb") if not scratch.fullmatch(p.name))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("notebooks", nargs="*", type=Path, help="default: notebooks/*.ipynb")
+    parser.add_argument(
+        "notebooks", nargs="*", type=Path, help="default: the notebooks git knows here"
+    )
     parser.add_argument("--seed", default="0", help="LOAN_WIDGETS_SANDBOX_SEED (0)")
     args = parser.parse_args(argv)
-    paths = sorted(p.resolve() for p in args.notebooks) or sorted(HERE.glob("*.ipynb"))
+    paths = sorted(p.resolve() for p in args.notebooks) or project_notebooks()
     with tempfile.TemporaryDirectory(prefix="loan-widgets-notebooks-") as tmp:
         env = kernel_env(Path(tmp) / "ledger.sqlite3", args.seed)
         for path in paths:
