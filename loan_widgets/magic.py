@@ -20,6 +20,7 @@ from .client import LoanClient
 from .config import NETWORKS
 from .endpoints import ADJUST_COLLATERAL, REPAY
 from .errors import LoanWidgetsError, ValidationError
+from .keys_magic import KeysMagics
 from .orders import AdjustRequest, BorrowRequest, RepayRequest
 
 __all__ = ["BorrowMagics", "load_ipython_extension", "unload_ipython_extension"]
@@ -454,10 +455,11 @@ def load_ipython_extension(ip: Any) -> None:
     """Register ``%borrow``, ``%repay``, ``%collateral`` and ``%loans``."""
     magics = BorrowMagics(ip)
     ip.register_magics(magics)
+    ip.register_magics(KeysMagics)
 
 
 def unload_ipython_extension(ip: Any) -> None:
     """Remove the magics (called by ``%unload_ext loan_widgets``)."""
-    for name in ("borrow", "repay", "collateral", "loans"):
+    for name in ("borrow", "repay", "collateral", "loans", "loan_keys"):
         ip.magics_manager.magics["line"].pop(name, None)
     ip.configurables[:] = [c for c in ip.configurables if not isinstance(c, BorrowMagics)]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from support import PLANTED_KEY, PLANTED_SECRET
@@ -16,17 +17,42 @@ from loan_widgets.sandbox import DEMO_API_KEY, DEMO_API_SECRET, Sandbox, Sandbox
 
 @pytest.fixture(autouse=True)
 def _isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """No test sees the user's keys, settings or ledger."""
+    """No test sees the user's keys, profiles, OS keyring, settings or ledger."""
     for name in (
         "BYBIT_API_KEY",
         "BYBIT_API_SECRET",
         "BYBIT_API_PRIVATE_KEY_FILE",
+        *(f"BYBIT_{net}_API_{part}" for net in ("TESTNET", "MAINNET")
+          for part in ("KEY", "SECRET", "PRIVATE_KEY_FILE")),
         "LOAN_WIDGETS_NETWORK",
         "LOAN_WIDGETS_BASE_URL",
         "LOAN_WIDGETS_TIMEOUT",
     ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("LOAN_WIDGETS_LEDGER", str(tmp_path / "ledger.sqlite3"))
+    monkeypatch.setenv("LOAN_WIDGETS_CONFIG_DIR", str(tmp_path / "config"))
+    # keyring reads this when first used: a test that forgets `keyring_file` fails, never
+    # touching the user's keyring (`keyring_file` puts this backend back afterwards).
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
+
+
+@pytest.fixture
+def keyring_file(tmp_path: Path) -> Iterator[Any]:
+    """A real keyring backend that needs no desktop: keyrings.alt's file, under tmp_path.
+
+    Registered through keyring's own API; the failing backend is put back afterwards.
+    """
+    import keyring
+    from keyring.backends import fail
+    from keyrings.alt.file import PlaintextKeyring
+
+    backend = PlaintextKeyring()
+    backend.file_path = str(tmp_path / "keyring" / "keyring_pass.cfg")
+    keyring.set_keyring(backend)
+    try:
+        yield backend
+    finally:
+        keyring.set_keyring(fail.Keyring())
 
 
 @pytest.fixture

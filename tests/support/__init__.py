@@ -27,3 +27,13 @@ PLANTED_KEY = "PLANTEDKEY0042"
 def posts(exchange: Any, path: str = "/v5/crypto-loan/borrow") -> list:
     """The POSTs to ``path`` the exchange received."""
     return [r for r in exchange.requests if r.method == "POST" and r.path == path]
+
+
+def keyring_env(folder: Path) -> dict[str, str]:
+    """Variables that give a child process (a kernel, the CLI) a file keyring and profiles
+    under ``folder``, never the user's."""
+    return {
+        "PYTHON_KEYRING_BACKEND": "keyrings.alt.file.PlaintextKeyring",
+        "XDG_DATA_HOME": str(folder / "data"),  # where PlaintextKeyring keeps its file
+        "LOAN_WIDGETS_CONFIG_DIR": str(folder / "config"),
+    }
