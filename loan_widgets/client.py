@@ -35,7 +35,7 @@ from urllib.parse import quote
 from . import endpoints as ep
 from .clock import utc as _utc
 from .config import NETWORKS, Settings
-from .credentials import Credentials, mask
+from .credentials import Credentials, mask, missing
 from .credentials import resolve as resolve_credentials
 from .endpoints import Endpoint
 from .errors import (
@@ -151,6 +151,9 @@ class LoanClient:
         ledger: where orders are recorded (default: :func:`default_ledger`).
         transport: anything with ``send``/``close`` (default: HTTP).
         source: label written to the ledger (``api``, ``magic``, ``widget``).
+        profile: sign with this stored credentials profile (see
+            :mod:`loan_widgets.profiles`); its network and host are used unless
+            ``network``/``base_url`` are given, and then must agree with them.
     """
 
     def __init__(
@@ -167,8 +170,15 @@ class LoanClient:
         ledger: Ledger | None = None,
         transport: Any = None,
         source: str = "api",
+        profile: str | None = None,
     ) -> None:
+        if profile is not None and (network is None or base_url is None):
+            from .profiles import get as stored_profile
+
+            bound = stored_profile(profile)
+            network, base_url = network or bound.network, base_url or bound.host
         self.settings = Settings.resolve(network, base_url, recv_window, timeout)
+        self.profile = profile
         if credentials is None and (api_key or api_secret or private_key):
             credentials = Credentials(api_key or "", api_secret, private_key=private_key)
         self._credentials = credentials
@@ -209,17 +219,13 @@ class LoanClient:
         return self._credentials
 
     def _resolve_credentials(self) -> Credentials:
-        if self.network == "sandbox":
+        if self.network == "sandbox" and self.profile is None:
             from .sandbox import DEMO_API_KEY, DEMO_API_SECRET
 
             return Credentials(DEMO_API_KEY, DEMO_API_SECRET)
-        found = resolve_credentials(self.network)
+        found = resolve_credentials(self.network, host=self.base_url, profile=self.profile)
         if found is None:
-            raise CredentialsError(
-                f"no API credentials for {self.network}: set BYBIT_API_KEY and BYBIT_API_SECRET "
-                "(or BYBIT_API_KEY and BYBIT_API_PRIVATE_KEY_FILE for an RSA key) in the "
-                "environment"
-            )
+            raise CredentialsError(missing(self.network))
         return found
 
     @property
