@@ -105,9 +105,10 @@ def read_key_file(path: str | os.PathLike[str], source: str) -> bytes:
         fd = os.open(where, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except OSError as exc:
         raise CredentialsError(f"cannot read {source} ({exc.strerror})") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise CredentialsError(f"{source} is not a regular file: give the PEM key file")
     with os.fdopen(fd, "rb") as handle:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise CredentialsError(f"{source} is not a regular file: give the PEM key file")
         data = handle.read(MAX_KEY_FILE_BYTES + 1)
     if len(data) > MAX_KEY_FILE_BYTES:
         raise CredentialsError(
