@@ -23,6 +23,7 @@ or a file, and nothing prints them: ``repr`` shows a masked key only.
 
 from __future__ import annotations
 
+import logging
 import os
 import stat
 import unicodedata
@@ -49,6 +50,8 @@ ACCEPTED_KEYS = (
     "Bybit accepts an HMAC secret (a system-generated API key) or an RSA private key in PEM "
     "(a self-generated API key)"
 )
+log = logging.getLogger(__name__)
+
 MAX_KEY_FILE_BYTES = 64 * 1024
 """A 16384-bit RSA key in PEM is about 13 KB; anything larger is not a key file."""
 MAX_TEXT = 256
@@ -291,6 +294,15 @@ def resolve(
     reverse): that is a one-line :class:`CredentialsError`.
     """
     env = os.environ if environ is None else environ
+    found = _lookup(network, host, profile, env)
+    if found is not None:
+        log.debug("credentials for %s from %s (key %s)", network, found.source, found.masked_key)
+    return found
+
+
+def _lookup(
+    network: str, host: str | None, profile: str | None, env: Mapping[str, str]
+) -> Credentials | None:
     if profile is not None:
         chosen = profiles.get(profile, environ=env)
         profiles.check_binding(chosen, network, host)
