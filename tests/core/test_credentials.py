@@ -793,6 +793,18 @@ class TestStaysCheap:
                              text=True, check=True)
         assert out.stdout.strip() == "False"
 
+    def test_credential_modules_are_core(self) -> None:
+        """The credentials modules and the command line import no UI library."""
+        code = (
+            "import sys\n"
+            "import loan_widgets.credentials, loan_widgets.profiles, loan_widgets.keystore\n"
+            "import loan_widgets.keys, loan_widgets.__main__\n"
+            "print(sorted({'IPython', 'ipywidgets', 'traitlets', 'pandas'} & set(sys.modules)))\n"
+        )
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             check=True)
+        assert out.stdout.strip() == "[]"
+
 
 class TestProfileRepr:
     """A profile shows its name, network and host, never its key."""
