@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support import PLANTED_KEY, PLANTED_SECRET
+from support import OTHER_KEY, OTHER_SECRET, PLANTED_KEY, PLANTED_SECRET
 
 from loan_widgets.client import LoanClient
 from loan_widgets.ledger import Ledger
@@ -74,6 +74,23 @@ def server(exchange: Sandbox) -> Iterator[SandboxServer]:
     """The exchange served over HTTP on 127.0.0.1."""
     with SandboxServer(exchange) as srv:
         yield srv
+
+
+@pytest.fixture
+def other_server() -> Iterator[SandboxServer]:
+    """A second sandbox (seed 7) that knows only OTHER_KEY and the demo key."""
+    sandbox = Sandbox(seed=7)
+    sandbox.add_credentials(OTHER_KEY, secret=OTHER_SECRET)
+    with SandboxServer(sandbox) as srv:
+        yield srv
+
+
+@pytest.fixture(scope="session")
+def rsa_key() -> Any:
+    """One 2048-bit RSA private key for the session."""
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
 @pytest.fixture

@@ -11,21 +11,18 @@ from __future__ import annotations
 import getpass
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 from IPython.core.error import StdinNotImplementedError, UsageError
 from IPython.utils.capture import capture_output
-from support import PLANTED_KEY, PLANTED_SECRET, posts
+from support import OTHER_KEY, OTHER_SECRET, PLANTED_KEY, PLANTED_SECRET, posts
 
 from loan_widgets import BorrowResult, profiles
 from loan_widgets.credentials import mask
 from loan_widgets.keys import ProfileList
 from loan_widgets.ledger import default_ledger
-from loan_widgets.sandbox import Sandbox, SandboxServer
-
-OTHER_KEY = "OTHERKEY0077"
-OTHER_SECRET = "other-secret-5e1f9a"
+from loan_widgets.sandbox import Sandbox
 
 
 class Prompts:
@@ -48,15 +45,6 @@ def prompts(monkeypatch: pytest.MonkeyPatch) -> Prompts:
     answering = Prompts()
     monkeypatch.setattr(getpass, "getpass", answering)
     return answering
-
-
-@pytest.fixture
-def other_server() -> Iterator[SandboxServer]:
-    """A second sandbox that knows only OTHER_KEY (and the demo key)."""
-    sandbox = Sandbox(seed=7)
-    sandbox.add_credentials(OTHER_KEY, secret=OTHER_SECRET)
-    with SandboxServer(sandbox) as srv:
-        yield srv
 
 
 def run(ip, line: str) -> tuple[object, str]:
