@@ -34,6 +34,7 @@ class _Connections:
     """Records (and blocks) every resolve or connect to a host that is not loopback, when armed."""
 
     def __init__(self) -> None:
+        self.installed = False
         self.armed = False
         self.seen: list[str] = []
 
@@ -48,12 +49,14 @@ class _Connections:
 
 
 CONNECTIONS = _Connections()
-sys.addaudithook(CONNECTIONS)
 
 
 @pytest.fixture
 def no_outside_connections() -> Iterator[_Connections]:
     """Arm the audit hook: any resolve or connect off loopback is recorded and refused."""
+    if not CONNECTIONS.installed:  # an audit hook cannot be removed: add it once, when needed
+        sys.addaudithook(CONNECTIONS)
+        CONNECTIONS.installed = True
     CONNECTIONS.seen.clear()
     CONNECTIONS.armed = True
     try:
