@@ -39,11 +39,15 @@ NOTARY       := --NotebookNotary.db_file=$(JUPYTER_DATA)/nbsignatures.db \
 	--NotebookNotary.secret_file=$(JUPYTER_DATA)/notebook_secret
 KERNELS      := --MappingKernelManager.transport_encryption=auto
 
-# Tests never see real credentials, another exchange, or the user's ledger.
+# Tests never see real credentials, profiles or keyring, another exchange, or the user's ledger.
 TEST_LEDGER := $(abspath $(VENV)/test-ledger.sqlite3)
-NO_KEYS     := env -u BYBIT_API_KEY -u BYBIT_API_SECRET -u BYBIT_API_PRIVATE_KEY_FILE
+NO_KEYS     := env -u BYBIT_API_KEY -u BYBIT_API_SECRET -u BYBIT_API_PRIVATE_KEY_FILE \
+	$(foreach n,TESTNET MAINNET,-u BYBIT_$(n)_API_KEY -u BYBIT_$(n)_API_SECRET \
+	-u BYBIT_$(n)_API_PRIVATE_KEY_FILE)
 TEST_ENV    := $(NO_KEYS) -u LOAN_WIDGETS_BASE_URL -u LOAN_WIDGETS_TIMEOUT \
-	LOAN_WIDGETS_NETWORK=sandbox LOAN_WIDGETS_SANDBOX_SEED=0 LOAN_WIDGETS_LEDGER=$(TEST_LEDGER)
+	LOAN_WIDGETS_NETWORK=sandbox LOAN_WIDGETS_SANDBOX_SEED=0 LOAN_WIDGETS_LEDGER=$(TEST_LEDGER) \
+	LOAN_WIDGETS_CONFIG_DIR=$(abspath $(VENV)/test-config) \
+	PYTHON_KEYRING_BACKEND=keyring.backends.fail.Keyring
 
 .DEFAULT_GOAL := help
 .PHONY: help venv trust lab app check test lint bench clean distclean

@@ -25,7 +25,6 @@ from .endpoints import Endpoint
 from .envelope import check
 from .errors import (
     AnswerLost,
-    CredentialsError,
     LoanWidgetsError,
     OutcomeUnknown,
     RateLimitError,
@@ -39,7 +38,7 @@ from .signing import sign_headers
 if TYPE_CHECKING:
     from .transport import Transport
 
-__all__ = ["CallPath", "Caller", "PreparedRequest", "check_key", "encode_query"]
+__all__ = ["CallPath", "Caller", "PreparedRequest", "encode_query"]
 
 log = logging.getLogger(__name__)
 
@@ -105,21 +104,6 @@ def _text(value: Any) -> str:
     if isinstance(value, float):
         raise TypeError("floats are not sent: pass text or Decimal")
     return str(value)
-
-
-def check_key(credentials: Credentials) -> Credentials:
-    """Refuse a key that cannot go in a header, without echoing it."""
-    key = credentials.api_key
-    bad = next((i for i, ch in enumerate(key) if not 0x21 <= ord(ch) <= 0x7E), None)
-    if bad is not None:
-        raise CredentialsError(
-            f"the API key has a character that cannot be sent at position {bad + 1} of "
-            f"{len(key)} (whitespace, a line break, or non-ASCII such as a zero-width space "
-            "or a curly quote): copy the key again"
-        )
-    return credentials
-
-
 
 
 class Caller(Protocol):

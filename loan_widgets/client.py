@@ -24,12 +24,12 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from . import endpoints as ep
-from .calls import CallPath, PreparedRequest, check_key
+from .calls import CallPath, PreparedRequest
 from .clock import ExchangeClock
 from .clock import utc as _utc
 from .collateral import MaxReduction, check_reduction
 from .config import NETWORKS, Settings, origin
-from .credentials import Credentials, mask
+from .credentials import Credentials, mask, missing
 from .credentials import resolve as resolve_credentials
 from .endpoints import Endpoint
 from .envelope import server_time_ms
@@ -85,6 +85,9 @@ class LoanClient:
         ledger: where orders are recorded (default: :func:`default_ledger`).
         transport: anything with ``send``/``close`` (default: HTTP).
         source: label written to the ledger (``api``, ``magic``, ``widget``).
+        profile: sign with this stored credentials profile (see
+            :mod:`loan_widgets.profiles`); its network and host are used unless
+            ``network``/``base_url`` are given, and then must agree with them.
     """
 
     def __init__(
@@ -103,10 +106,15 @@ class LoanClient:
         transport: Transport | None = None,
         source: str = "api",
     ) -> None:
+        if profile is not None and (network is None or base_url is None):
+            from .profiles import get as stored_profile
+
+            bound = stored_profile(profile)
+            network, base_url = network or bound.network, base_url or bound.host
         self.settings = Settings.resolve(network, base_url, recv_window, timeout)
         if credentials is None and (api_key or api_secret or private_key):
             credentials = Credentials(api_key or "", api_secret, private_key=private_key)
-        self._credentials = None if credentials is None else check_key(credentials)
+        self._credentials = credentials
         self._credentials_given = credentials is not None
         self.profile = profile
         self._ledger = ledger
@@ -164,7 +172,7 @@ class LoanClient:
     def credentials(self) -> Credentials:
         """The credentials requests are signed with (resolved on first use)."""
         if self._credentials is None:
-            self._credentials = check_key(self._resolve_credentials())
+            self._credentials = self._resolve_credentials()
         return self._credentials
 
     def _resolve_credentials(self) -> Credentials:
@@ -172,13 +180,9 @@ class LoanClient:
             from .sandbox import DEMO_API_KEY, DEMO_API_SECRET
 
             return Credentials(DEMO_API_KEY, DEMO_API_SECRET)
-        found = resolve_credentials(self.network, profile=self.profile)
+        found = resolve_credentials(self.network, host=self.base_url, profile=self.profile)
         if found is None:
-            raise CredentialsError(
-                f"no API credentials for {self.network}: set BYBIT_API_KEY and BYBIT_API_SECRET "
-                "(or BYBIT_API_KEY and BYBIT_API_PRIVATE_KEY_FILE for an RSA key) in the "
-                "environment"
-            )
+            raise CredentialsError(missing(self.network))
         return found
 
     def refresh_credentials(self) -> None:

@@ -6,9 +6,10 @@ import logging
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
-from support import PLANTED_KEY, PLANTED_SECRET
+from support import OTHER_KEY, OTHER_SECRET, PLANTED_KEY, PLANTED_SECRET
 
 from loan_widgets.client import LoanClient
 from loan_widgets.ledger import Ledger
@@ -17,11 +18,13 @@ from loan_widgets.sandbox import DEMO_API_KEY, DEMO_API_SECRET, Sandbox, Sandbox
 
 @pytest.fixture(autouse=True)
 def _isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """No test sees the user's keys, settings or ledger."""
+    """No test sees the user's keys, profiles, OS keyring, settings or ledger."""
     for name in (
         "BYBIT_API_KEY",
         "BYBIT_API_SECRET",
         "BYBIT_API_PRIVATE_KEY_FILE",
+        *(f"BYBIT_{net}_API_{part}" for net in ("TESTNET", "MAINNET")
+          for part in ("KEY", "SECRET", "PRIVATE_KEY_FILE")),
         "LOAN_WIDGETS_NETWORK",
         "LOAN_WIDGETS_BASE_URL",
         "LOAN_WIDGETS_TIMEOUT",
@@ -33,6 +36,29 @@ def _isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LOAN_WIDGETS_SANDBOX_HOME", str(tmp_path / "sandbox-home"))
     if not os.environ.get("LOAN_WIDGETS_SANDBOX_SEED"):
         monkeypatch.setenv("LOAN_WIDGETS_SANDBOX_SEED", "0")
+    monkeypatch.setenv("LOAN_WIDGETS_CONFIG_DIR", str(tmp_path / "config"))
+    # keyring reads this when first used: a test that forgets `keyring_file` fails, never
+    # touching the user's keyring (`keyring_file` puts this backend back afterwards).
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
+
+
+@pytest.fixture
+def keyring_file(tmp_path: Path) -> Iterator[Any]:
+    """A real keyring backend that needs no desktop: keyrings.alt's file, under tmp_path.
+
+    Registered through keyring's own API; the failing backend is put back afterwards.
+    """
+    import keyring
+    from keyring.backends import fail
+    from keyrings.alt.file import PlaintextKeyring
+
+    backend = PlaintextKeyring()
+    backend.file_path = str(tmp_path / "keyring" / "keyring_pass.cfg")
+    keyring.set_keyring(backend)
+    try:
+        yield backend
+    finally:
+        keyring.set_keyring(fail.Keyring())
 
 
 @pytest.fixture
@@ -54,6 +80,23 @@ def server(exchange: Sandbox) -> Iterator[SandboxServer]:
     """The exchange served over HTTP on 127.0.0.1."""
     with SandboxServer(exchange) as srv:
         yield srv
+
+
+@pytest.fixture
+def other_server() -> Iterator[SandboxServer]:
+    """A second sandbox (seed 7) that knows only OTHER_KEY and the demo key."""
+    sandbox = Sandbox(seed=7)
+    sandbox.add_credentials(OTHER_KEY, secret=OTHER_SECRET)
+    with SandboxServer(sandbox) as srv:
+        yield srv
+
+
+@pytest.fixture(scope="session")
+def rsa_key() -> Any:
+    """One 2048-bit RSA private key for the session."""
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
 @pytest.fixture

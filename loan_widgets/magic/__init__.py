@@ -10,6 +10,7 @@ point behaves alike. Shared options are declared once
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from IPython.core.display_functions import display
@@ -23,11 +24,15 @@ from traitlets.config import Configurable
 from ..client import LoanClient
 from ..config import Settings, check_api, check_network, check_recv_window
 from ..errors import ConfigurationError, LoanWidgetsError, ValidationError
+from ..keys_magic import KeysMagics
 from ..orders import AdjustRequest, BorrowRequest, RepayRequest
 from .options import options, parse, shorten
 from .render import confirm_mainnet, usage_error
 
 __all__ = ["BorrowMagics", "load_ipython_extension", "unload_ipython_extension"]
+
+_SETTINGS_ENV = ("LOAN_WIDGETS_NETWORK", "LOAN_WIDGETS_BASE_URL", "LOAN_WIDGETS_TIMEOUT")
+"""Read by the client when no setting is given: a change makes a new client."""
 
 USAGE = (
     "%borrow shows the BorrowWidget in a notebook (JupyterLab, Notebook, Voila). Here, "
@@ -94,18 +99,24 @@ class BorrowMagics(Magics, Configurable):
         return proposal["value"]
 
     def client(self, network: str | None = None, profile: str | None = None) -> LoanClient:
-        """The client for the current settings and profile (kept while they stay the same)."""
-        settings = Settings.resolve(
-            network or self.network or None, self.base_url or None, self.recv_window,
-            self.timeout or None,
-        )
+        """The client for the current settings and profile (kept while they stay the same).
+
+        A profile brings its own network and host: they apply unless ``--network`` or
+        ``%config BorrowMagics.network``/``base_url`` say otherwise (a contradiction is
+        refused by the client).
+        """
         profile = profile or self.profile or None
-        key = (settings, profile)
+        network = network or self.network or None
+        base_url = self.base_url or None
+        if profile is None:
+            settings = Settings.resolve(network, base_url, self.recv_window, self.timeout or None)
+            network, base_url = settings.network, settings.base_url
+        ambient = tuple(os.environ.get(name, "") for name in _SETTINGS_ENV)
+        key = (network, base_url, self.recv_window, self.timeout, profile, ambient)
         if key not in self._clients:
             self._clients[key] = LoanClient(
-                network=settings.network, base_url=settings.base_url,
-                recv_window=settings.recv_window, timeout=settings.timeout, profile=profile,
-                source="magic",
+                network=network, base_url=base_url, recv_window=self.recv_window,
+                timeout=self.timeout or None, profile=profile, source="magic",
             )
         client = self._clients[key]
         client.refresh_credentials()  # keys may have changed since the last line
@@ -378,10 +389,11 @@ def _looks_like_amount(word: str) -> bool:
 def load_ipython_extension(ip: Any) -> None:
     """Register ``%borrow``, ``%repay``, ``%collateral`` and ``%loans``."""
     ip.register_magics(BorrowMagics(ip))
+    ip.register_magics(KeysMagics)
 
 
 def unload_ipython_extension(ip: Any) -> None:
     """Remove the magics (called by ``%unload_ext loan_widgets``)."""
-    for name in ("borrow", "repay", "collateral", "loans"):
+    for name in ("borrow", "repay", "collateral", "loans", "loan_keys"):
         ip.magics_manager.magics["line"].pop(name, None)
     ip.configurables[:] = [c for c in ip.configurables if not isinstance(c, BorrowMagics)]

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 import pytest
+from support import MAINNET_HOSTS
 
 from loan_widgets.clock import ExchangeClock
 from loan_widgets.config import Settings, check_base_url, host_network, origin
@@ -205,18 +206,14 @@ class TestEnvelope:
         assert server_time_ms({"result": {}, "time": 1700000000123}, INFO) == 1700000000123.0
 
 
-MAINNET_HOSTS = [
-    "api.bybit.com", "api.bytick.com", "api.bybit.nl", "api.bybit.tr", "api.bybit-tr.com",
-    "api.bybit.kz", "api.bybitgeorgia.ge", "api.bybit.ae", "api.bybit.eu", "api.bybit.id",
-    "api.manepa.jp", "api.byhkbit.com", "API.BYBIT.COM", "api.bybit.com.",
-]
+MAINNET_SPELLINGS = [*MAINNET_HOSTS, "API.BYBIT.COM", "api.bybit.com."]
 TESTNET_HOSTS = ["api-testnet.bybit.com", "api-testnet.manepa.jp", "api-demo.bybit.com"]
 
 
 class TestHosts:
     """Mainnet is a host, not a name."""
 
-    @pytest.mark.parametrize("host", MAINNET_HOSTS)
+    @pytest.mark.parametrize("host", MAINNET_SPELLINGS)
     def test_mainnet_hosts(self, host: str) -> None:
         """Every documented mainnet host is mainnet; naming it otherwise is refused."""
         assert host_network(host) == "mainnet"

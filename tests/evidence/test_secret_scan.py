@@ -15,6 +15,8 @@ retCodes, widget state, log records, ledger rows), so an empty scan cannot pass.
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import json
 import logging
 import os
@@ -33,7 +35,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from IPython.utils.capture import capture_output
 from nbclient import NotebookClient
-from support import PLANTED_KEY, PLANTED_SECRET
+from support import PLANTED_KEY, PLANTED_SECRET, keyring_env
 
 from loan_widgets import LoanClient, LoanWidgetsError
 from loan_widgets.credentials import mask
@@ -480,3 +482,166 @@ class TestSavedNotebook:
                 assert len(reader.ongoing_orders()) >= 2
         scan.add("sandbox logs", sandboxes.stop() or " ")
         scan.assert_clean({"saved notebook", "kernel ledger file", "sandbox logs"})
+
+
+# --------------------------------------------------------------------------- keyring, real kernels
+
+
+class StdinAnswers:
+    """Answers a kernel's password prompts through its stdin channel, for chosen cells.
+
+    nbclient turns stdin off; the hooks turn it on for the cells that have answers (and
+    leave it off for the others, as a front end without input would) and reply to each
+    ``input_request`` in turn, recording the prompt and whether it was a password.
+    """
+
+    def __init__(self, answers: dict[int, list[str]]) -> None:
+        self.answers = answers
+        self.prompts: list[tuple[str, bool]] = []
+        self.client: NotebookClient | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    def attach(self, client: NotebookClient) -> NotebookClient:
+        """Hook into ``client`` (an nbclient NotebookClient)."""
+        self.client = client
+        client.on_cell_execute = self._before
+        client.on_cell_executed = self._after
+        return client
+
+    async def _before(self, cell: Any, cell_index: int) -> None:
+        kc = self.client.kc  # type: ignore[union-attr]
+        kc.allow_stdin = cell_index in self.answers
+        if kc.allow_stdin:
+            self._task = asyncio.ensure_future(self._answer(kc, list(self.answers[cell_index])))
+
+    async def _answer(self, kc: Any, answers: list[str]) -> None:
+        for answer in answers:
+            msg = await kc.get_stdin_msg(timeout=60)
+            assert msg["header"]["msg_type"] == "input_request", msg["header"]
+            self.prompts.append((msg["content"]["prompt"], msg["content"]["password"]))
+            kc.input(answer)
+
+    async def _after(self, cell: Any, cell_index: int, execute_reply: Any) -> None:
+        if self._task is not None:
+            task, self._task = self._task, None
+            await asyncio.wait_for(task, timeout=10)  # every answer was asked for
+
+
+def kernel_env(folder: Path, base_url: str) -> dict[str, str]:
+    """A kernel's environment: no BYBIT_* at all, a file keyring and profiles under folder."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("BYBIT_", "LOAN_WIDGETS_"))}
+    env.update(keyring_env(folder))
+    env.update(
+        LOAN_WIDGETS_BASE_URL=base_url,
+        LOAN_WIDGETS_LEDGER=str(folder / "kernel-ledger.sqlite3"),
+        LOAN_WIDGETS_LOG=str(folder / "kernel.log"),
+        IPYTHONDIR=str(folder / "ipython"),
+    )
+    return env
+
+
+def run_notebook(cells: list[str], env: dict[str, str], folder: Path, name: str,
+                 answers: dict[int, list[str]] | None = None) -> tuple[Any, StdinAnswers]:
+    """Execute ``cells`` in a fresh kernel, widget state stored; saved as ``name``."""
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(source) for source in cells]
+    stdin = StdinAnswers(answers or {})
+    stdin.attach(NotebookClient(
+        nb, timeout=60, kernel_name="python3", allow_errors=True, store_widget_state=True,
+        resources={"metadata": {"path": str(folder)}},
+    )).execute(env=env)
+    nbformat.write(nb, folder / name)
+    return nb, stdin
+
+
+def outputs_text(nb: Any, index: int) -> str:
+    return json.dumps(nb.cells[index].outputs)
+
+
+LOGGING_CELL = (
+    "import logging, os\n"
+    "logging.basicConfig(filename=os.environ['LOAN_WIDGETS_LOG'], level=logging.DEBUG, force=True)"
+)
+
+SETUP_CELLS = [
+    LOGGING_CELL,
+    "%load_ext loan_widgets",
+    "%loan_keys add testnet --network testnet",  # 2: answered through stdin
+    "%loan_keys list",
+    "%loan_keys add elsewhere --network testnet",  # 4: no stdin, as in a front end without it
+    "from loan_widgets import LoanClient\n"
+    "from loan_widgets.widget import BorrowWidget\n"
+    "w = BorrowWidget(client=LoanClient(network='testnet'))\n"
+    "w.rearm_after = 0\nw.loan_amount.value = '600'\nw.borrow_button.click()\nw",
+    "w.status",
+    "c = LoanClient(profile='testnet')\nc, c.credentials",
+]
+
+FRESH_CELLS = [
+    LOGGING_CELL,
+    "import os\nprint('BYBIT variables:', sorted(k for k in os.environ if k.startswith('BYBIT_')))",
+    "%load_ext loan_widgets",
+    "r = %borrow USDT 550 BTC --network testnet\nprint('ORDER', r.order_id)\nr",
+    "%loans --network testnet",
+    "from loan_widgets import LoanClient\n"
+    "print('API ORDER', LoanClient(profile='testnet').borrow('USDT', '551', 'BTC').order_id)",
+]
+
+
+class TestKeyringInRealKernels:
+    """%loan_keys add in one kernel, a borrow in a fresh one with no BYBIT_* variables."""
+
+    def test_add_then_borrow_in_a_fresh_kernel(self, tmp_path: Path, planted_rsa) -> None:
+        """Both notebooks (widget state saved), the prompts, the profiles file, the ledger, the
+        logs and the sandbox's output hold no secret; the fresh kernel borrows with the key."""
+        proc, url = start_sandbox("--api-key", PLANTED_KEY, "--api-secret", PLANTED_SECRET)
+        sandbox = Sandboxes([proc], url, "")
+        try:
+            env = kernel_env(tmp_path, url)
+            setup, stdin = run_notebook(SETUP_CELLS, env, tmp_path, "setup.ipynb",
+                                        {2: [PLANTED_KEY, PLANTED_SECRET]})
+            fresh, _ = run_notebook(FRESH_CELLS, env, tmp_path, "fresh.ipynb")
+            with LoanClient(network="testnet", base_url=url, api_key=PLANTED_KEY,
+                            api_secret=PLANTED_SECRET, ledger=default_ledger()) as reader:
+                open_loans = reader.ongoing_orders()
+        finally:
+            sandbox_log = sandbox.stop()
+
+        # What the session claims: masked prompts, a stored profile, three loans with the key.
+        assert stdin.prompts == [("API key for profile 'testnet' (testnet): ", True),
+                                 (f"API secret for key {mask(PLANTED_KEY)}: ", True)]
+        assert "Stored profile 'testnet' for testnet" in outputs_text(setup, 2)
+        assert "testnet (default)" in outputs_text(setup, 3)
+        assert "python -m loan_widgets keys add NAME" in outputs_text(setup, 4)
+        assert "accepted: " in outputs_text(setup, 6)
+        assert "profile='testnet'" in outputs_text(setup, 7)
+        assert "BYBIT variables: []" in outputs_text(fresh, 1)
+        orders = [line.split()[-1] for line in outputs_text(fresh, 3).split("\\n")
+                  if "ORDER" in line]
+        assert len(orders) == 1 and len(orders[0].strip('"')) == 19
+        assert "API ORDER" in outputs_text(fresh, 5)
+        assert len(open_loans) == 3
+        from keyrings.alt.file import PlaintextKeyring
+
+        keyring_file = PlaintextKeyring()
+        keyring_file.file_path = str(tmp_path / "data" / "python_keyring" / "keyring_pass.cfg")
+        assert keyring_file.get_password("loan_widgets", "testnet") == PLANTED_SECRET
+        state = setup.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
+        assert len(state) > 20
+
+        needles = needles_for(planted_rsa)
+        needles["HMAC secret (base64)"] = base64.b64encode(PLANTED_SECRET.encode()).decode()
+        scan = Scan(needles)
+        scan.add("saved notebooks", (tmp_path / "setup.ipynb").read_bytes())
+        scan.add("saved notebooks", (tmp_path / "fresh.ipynb").read_bytes())
+        scan.add("prompts", json.dumps(stdin.prompts))
+        scan.add("kernel log", (tmp_path / "kernel.log").read_bytes())
+        scan.add("kernel ledger file", ledger_bytes(tmp_path / "kernel-ledger.sqlite3"))
+        scan.add("sandbox logs", sandbox_log or " ")
+        assert "loan_widgets" in scan.text("kernel log")
+        scan.assert_clean({"saved notebooks", "prompts", "kernel log", "kernel ledger file",
+                           "sandbox logs"})
+        config = Scan({k: v for k, v in needles.items() if k != "HMAC API key (unmasked)"})
+        config.add("profiles file", (tmp_path / "config" / "profiles.json").read_bytes())
+        assert PLANTED_KEY in config.text("profiles file")  # the key id, by design
+        config.assert_clean({"profiles file"})
