@@ -85,7 +85,7 @@ def check_text(value: object, what: str, source: str) -> str:
     for position, char in enumerate(text, 1):
         if not "!" <= char <= "~":
             raise CredentialsError(
-                f"{origin} has {_describe(char)} at character {position}: "
+                f"{origin} has {_describe(char)} at position {position}: "
                 "API keys and secrets are printable ASCII with no spaces; copy it again from "
                 "Bybit's API management page"
             )

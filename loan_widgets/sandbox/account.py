@@ -97,7 +97,7 @@ class Sandbox:
             self.add_credentials(key, secret)
 
     def _fresh_state(self, seed: int) -> None:
-        self.identity = uuid.uuid4().hex
+        self.identity = f"sbx-{uuid.uuid4().hex[:16]}"
         """A name for this exchange's history; a reset starts a new one."""
         self._rng = random.Random(seed)
         self._next_id = FIRST_ORDER_ID + self._rng.randrange(1 << 40)

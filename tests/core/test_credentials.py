@@ -75,10 +75,10 @@ def no_outside_connections() -> Iterator[_Connections]:
 # --------------------------------------------------------------------------- checked when loaded
 
 HOSTILE_TEXT = [
-    pytest.param("PLANTEDKEY\u200b0042", "U+200B (ZERO WIDTH SPACE) at character 11", id="zwsp"),
+    pytest.param("PLANTEDKEY\u200b0042", "U+200B (ZERO WIDTH SPACE) at position 11", id="zwsp"),
     pytest.param("PLANTED\u201cKEY0042", "U+201C (LEFT DOUBLE QUOTATION MARK)", id="curly-quote"),
-    pytest.param("PLANTEDKEY\n0042", "a line break at character 11", id="newline-inside"),
-    pytest.param("PLANTED KEY0042", "a space at character 8", id="space"),
+    pytest.param("PLANTEDKEY\n0042", "a line break at position 11", id="newline-inside"),
+    pytest.param("PLANTED KEY0042", "a space at position 8", id="space"),
     pytest.param("PLANTED\tKEY0042", "a tab", id="tab"),
     pytest.param("PLANTEDKEY\u00a00042", "U+00A0 (NO-BREAK SPACE)", id="nbsp"),
     pytest.param("PLANTEDKÉY0042", "U+00C9 (LATIN CAPITAL LETTER E WITH ACUTE)", id="accent"),

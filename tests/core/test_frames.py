@@ -31,18 +31,30 @@ OTHER_MISSING = re.compile(r"\b(None|NaN|NaT|nan)\b")
 TINY = "0.00000001"  # Decimal prints it as 1E-8
 
 
+def _record_borrow(ledger: Ledger, request: BorrowRequest, **fields: str) -> int:
+    """A pending borrow row for ``request``, as the client writes one before sending."""
+    return ledger.record_pending(
+        body=request.to_body(), loan_currency=request.loan_currency,
+        loan_amount=request.loan_amount, collateral_currency=request.collateral_currency,
+        collateral_amount=request.collateral_amount, term=request.term, **fields,
+    )
+
+
 @pytest.fixture
 def filled(tmp_path: Path) -> Ledger:
     """The default ledger (``$LOAN_WIDGETS_LEDGER``) with every kind of row in it."""
     ledger = Ledger(tmp_path / "ledger.sqlite3")  # the conftest points the variable here
-    first = ledger.record_borrow(
-        BorrowRequest("USDT", "BTC", "550"), network="sandbox", source="magic"
+    first = _record_borrow(
+        ledger, BorrowRequest("USDT", "BTC", "550"), network="sandbox", source="magic"
     )
     ledger.settle(first, "accepted", order_id="1794268382220749593", ret_code=0, latency_ms=1.5)
-    tiny = ledger.record_borrow(BorrowRequest("ETH", "BTC", TINY), network="sandbox", source="api")
+    tiny = _record_borrow(
+        ledger, BorrowRequest("ETH", "BTC", TINY), network="sandbox", source="api"
+    )
     ledger.settle(tiny, "rejected", ret_code=177009, ret_msg="below the minimum")
-    ledger.record_borrow(
-        BorrowRequest("USDT", "BTC", None, "0.00000100", "30"), network="sandbox", source="widget"
+    _record_borrow(
+        ledger, BorrowRequest("USDT", "BTC", None, "0.00000100", "30"), network="sandbox",
+        source="widget",
     )
     repay = ledger.record_pending(
         network="sandbox", source="magic", action="repay", loan_amount=Decimal("1E-7"),

@@ -124,7 +124,7 @@ class TestLoanKeys:
         with pytest.raises(UsageError) as info:
             ip.run_line_magic("loan_keys", "add tn --network testnet")
         text = str(info.value)
-        assert "U+200B (ZERO WIDTH SPACE) at character 6" in text and "the prompt" in text
+        assert "U+200B (ZERO WIDTH SPACE) at position 6" in text and "the prompt" in text
         assert PLANTED_KEY[5:] not in text and len(prompts.asked) == 1
         assert exchange.count() == 0
 
