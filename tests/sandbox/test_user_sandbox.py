@@ -22,9 +22,10 @@ from loan_widgets.sandbox.admin import AdminError
 from loan_widgets.sandbox.home import UserSandbox
 
 BORROWER = """\
+import sys
 import loan_widgets
 from loan_widgets.sandbox import default_server
-order = loan_widgets.LoanClient().borrow("USDT", "550", "BTC")
+order = loan_widgets.LoanClient().borrow("USDT", sys.argv[1], "BTC")
 print("ORDER", order.order_id, default_server().identity)
 """
 
@@ -48,9 +49,9 @@ def _cli(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
                            str(home)], capture_output=True, text=True, timeout=60)
 
 
-def _run(code: str, env: dict[str, str]) -> list[str]:
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
-                         timeout=120)
+def _run(code: str, env: dict[str, str], *args: str) -> list[str]:
+    out = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
+                         env=env, timeout=120)
     assert out.returncode == 0, out.stderr
     return out.stdout.split()
 
@@ -69,11 +70,13 @@ class TestSharedByProcesses:
 
     def test_three_borrowers_and_a_reader(self, home: Path, tmp_path: Path) -> None:
         """Three processes started at once get three distinct order ids on one exchange;
-        a fourth sees all three loans."""
+        a fourth sees all three loans. (Their amounts differ: one ledger refuses an order
+        identical to one still in flight.)"""
         env = _env(home, tmp_path / "ledger.sqlite3")
-        procs = [subprocess.Popen([sys.executable, "-c", BORROWER], stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, text=True, env=env)
-                 for _ in range(3)]
+        procs = [subprocess.Popen([sys.executable, "-c", BORROWER, amount],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                  env=env)
+                 for amount in ("550", "551", "552")]
         outputs = [proc.communicate(timeout=120) for proc in procs]
         assert all(proc.returncode == 0 for proc in procs), [err for _, err in outputs]
         words = [out.split() for out, _ in outputs]
@@ -90,7 +93,7 @@ class TestSharedByProcesses:
         """Stopped, the sandbox keeps its loans and identity on disk; the next process
         starts it again with both; a reset starts a new history."""
         env = _env(home, tmp_path / "ledger.sqlite3")
-        _, order_id, identity = _run(BORROWER, env)
+        _, order_id, identity = _run(BORROWER, env, "550")
         assert _cli(home, "stop").stdout.strip() == "stopped"
         status = _cli(home, "status")
         assert status.returncode == 3
@@ -103,19 +106,19 @@ class TestSharedByProcesses:
         assert _cli(home, "reset").stdout.strip() == "reset"
         words = _run(READER, env)
         assert len(words) == 2 and words[1] != identity  # no loans, a new identity
-        _, new_order, _ = _run(BORROWER, env)
+        _, new_order, _ = _run(BORROWER, env, "550")
         assert new_order != order_id
 
     def test_files_are_private(self, home: Path, tmp_path: Path) -> None:
         """The folder is 0700; the state, server and log files 0600."""
-        _run(BORROWER, _env(home, tmp_path / "ledger.sqlite3"))
+        _run(BORROWER, _env(home, tmp_path / "ledger.sqlite3"), "550")
         assert stat.S_IMODE(home.stat().st_mode) == 0o700
         for name in ("state.pickle", "server.json", "server.log"):
             assert stat.S_IMODE((home / name).stat().st_mode) == 0o600, name
 
     def test_one_server_per_folder(self, home: Path, tmp_path: Path) -> None:
         """A second serve-user for the same folder exits at once with status 1."""
-        _run(BORROWER, _env(home, tmp_path / "ledger.sqlite3"))
+        _run(BORROWER, _env(home, tmp_path / "ledger.sqlite3"), "550")
         second = _cli(home, "serve-user")
         assert second.returncode == 1 and "already serves" in second.stderr
 
