@@ -178,6 +178,7 @@ class LoanClient:
         self._offset_ms: float | None = None
         self._synced_at = 0.0
         self._lock = threading.Lock()
+        self._rate_limits: dict[str, dict[str, str]] = {}
         self._base_url: str | None = self.settings.base_url or NETWORKS[self.settings.network]
 
     # -- configuration -------------------------------------------------------------------
@@ -286,6 +287,10 @@ class LoanClient:
         assert self._offset_ms is not None
         return int(time.time() * 1000 + self._offset_ms)
 
+    def rate_limit(self, path: str) -> dict[str, str]:
+        """The ``x-bapi-limit*`` headers of the last answer from ``path`` (a copy, maybe empty)."""
+        return dict(self._rate_limits.get(path, {}))
+
     @property
     def clock_offset_ms(self) -> float | None:
         """Last measured offset of the exchange clock from ours, or ``None``."""
@@ -386,6 +391,9 @@ class LoanClient:
                 raw.status,
                 raw.elapsed * 1e3,
             )
+            self._rate_limits[endpoint.path] = {
+                k: v for k, v in raw.headers.items() if k.startswith("x-bapi-limit")
+            }
             try:
                 return self._check(endpoint, raw, info)
             except TimestampError:
