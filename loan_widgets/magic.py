@@ -41,6 +41,7 @@ _FLAGS = {
     "--yes": "--yes",
     "-y": "--yes",
     "--widget": "--widget",
+    "--watch": "--watch",
 }
 
 
@@ -306,6 +307,7 @@ class BorrowMagics(Magics, Configurable):
         help="completed loans (default), repayments or adjustments instead of open loans",
     )
     @argument("-n", "--network", metavar="NAME", help="sandbox, testnet or mainnet for this call")
+    @argument("--watch", action="store_true", help="open the LoanDesk: every open loan, live")
     @line_magic
     def loans(self, line: str = "") -> Any:
         """Open loans: debt, interest, current LTV against margin-call and liquidation LTV.
@@ -318,8 +320,18 @@ class BorrowMagics(Magics, Configurable):
             %loans
             %loans --history                 # completed loans
             %loans --history repayments      # or: adjustments
+            %loans --watch                   # the LoanDesk: live, with alerts and actions
         """
         args = self._parse(self.loans, line)
+        if args.watch:
+            if args.history is not None:
+                raise UsageError("--watch shows open loans: drop --history")
+            from IPython.display import display
+
+            from .desk import LoanDesk
+
+            display(self._run(lambda: LoanDesk(client=self.client(args.network))))
+            return None
 
         def run() -> Any:
             client = self.client(args.network)

@@ -51,8 +51,7 @@ class LtvChart(widgets.VBox):
             marks=[self.lines, self.levels],
             axes=[
                 bqplot.Axis(scale=self.x_scale, label="time (UTC)", tick_format="%H:%M:%S"),
-                bqplot.Axis(scale=self.y_scale, orientation="vertical", label="LTV %",
-                            tick_format=".0f"),
+                bqplot.Axis(scale=self.y_scale, side="left", label="LTV %", tick_format=".0f"),
             ],
             title="LTV since the desk opened",
             legend_location="top-left",
@@ -61,24 +60,25 @@ class LtvChart(widgets.VBox):
         )
         self.figure.add_class("lw-chart")
         self.children = (self.figure,)
-        self.keys: tuple[str, ...] = ()
+        self.shown: tuple[str, ...] = ()
 
     def draw(self, history: History, keys: Sequence[str], labels: Mapping[str, str],
              levels: Sequence[Decimal]) -> None:
         """Redraw ``keys`` (at most :data:`MAX_LINES`) and up to two dashed ``levels``."""
         keys = tuple(keys[:MAX_LINES])
-        self.keys = keys
-        x = np.array(history.times, dtype="datetime64[ms]")
+        self.shown = keys
+        times = list(history.times) if len(history) >= 2 else []  # a line needs two points
+        x = np.array(times, dtype="datetime64[ms]")
         y = np.array(
-            [[np.nan if v is None else float(v * 100) for v in history.series(k)] for k in keys],
+            [[np.nan if v is None else float(v * 100) for v in history.series(k)[-len(x):]]
+             for k in keys] if len(x) else [],
             dtype=float,
-        ).reshape(len(keys), len(x))
+        ).reshape(len(keys) if len(x) else 0, len(x))
         ends = x[[0, -1]] if len(x) else x
         level_y = np.array([[float(v * 100)] * len(ends) for v in levels[:2]], dtype=float)
         with self.lines.hold_sync(), self.levels.hold_sync():
             self.lines.x, self.lines.y = x, y
             self.lines.labels = [labels.get(k, k) for k in keys]
-            self.lines.marker = "circle" if len(x) < 3 else None
             self.levels.x = ends
             self.levels.y = level_y.reshape(len(level_y), len(ends))
         top = max([*(float(v) * 100 for v in levels[:2]), *(np.nanmax(y, initial=0.0),)])
