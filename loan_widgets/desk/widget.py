@@ -219,6 +219,7 @@ class LoanDesk(widgets.VBox):
         if self._closed:
             return False
         if self._live.start(self.stats["delay"]):
+            self.status = "paused" if self.paused else "live"
             self._status_line()
             return True
         self.status = "stopped"
