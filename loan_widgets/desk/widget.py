@@ -31,7 +31,7 @@ import traceback
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
 from traitlets import Unicode
@@ -57,6 +57,9 @@ from .history import History
 from .live import Live
 from .pacing import Pacer
 from .render import label, percent, positions_table, what_if_table
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["LoanDesk"]
 
@@ -356,6 +359,39 @@ class LoanDesk(widgets.VBox):
     def _live_running(self) -> bool:
         live = getattr(self, "_live", None)
         return live is not None and live.running
+
+    def frame(self) -> pd.DataFrame:
+        """The positions now as a DataFrame: exact ``Decimal`` amounts and ratios."""
+        import pandas as pd
+
+        snap = self.snapshot
+        thresholds = self.thresholds()
+        places = Decimal("0.0001")
+        rows = []
+        for p in snap.positions if snap else ():
+            if p.kind == "pool" and snap is not None and snap.pool is not None:
+                to_mc = snap.pool.fall_to(snap.prices, p.levels.margin_call)
+                to_liq = snap.pool.fall_to(snap.prices, p.levels.liquidation)
+            elif p.pooled:
+                to_mc = to_liq = None  # the pool's row says it
+            else:
+                to_mc, to_liq = p.fall_to_margin_call, p.fall_to_liquidation
+            rows.append({
+                "position": label(p), "kind": p.kind, "loan_coin": p.loan_coin, "debt": p.debt,
+                "collateral": ", ".join(f"{a} {c}" for c, a in p.collateral),
+                "ltv": p.ltv, "alert_at": thresholds.get(p.key),
+                "margin_call_ltv": p.levels.margin_call,
+                "liquidation_ltv": p.levels.liquidation,
+                "fall_to_margin_call": None if to_mc is None else to_mc.quantize(places),
+                "fall_to_liquidation": None if to_liq is None else to_liq.quantize(places),
+            })
+        columns = ["position", "kind", "loan_coin", "debt", "collateral", "ltv", "alert_at",
+                   "margin_call_ltv", "liquidation_ltv", "fall_to_margin_call",
+                   "fall_to_liquidation"]
+        frame = pd.DataFrame(rows, columns=columns)
+        for column in ("position", "kind", "loan_coin", "collateral"):
+            frame[column] = frame[column].astype("string")
+        return frame
 
     # -- alerts -------------------------------------------------------------------------
 

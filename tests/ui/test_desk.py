@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from decimal import Decimal as D
+from typing import ClassVar
 
 import pytest
 from support import posts
@@ -206,12 +207,13 @@ class TestWhatIf:
         client.new.borrow("USDT", "1000", "ETH")
         desk = LoanDesk(client, live=False)
         assert [s.description for s in desk.shocks.children] == ["BTC", "ETH"]
-        [loan, pool, flexible] = desk.what_if(BTC=-10)
+        [loan, pool, _flexible] = desk.what_if(BTC=-10)
         assert loan.key == f"legacy:{order_id}" and loan.outcome == "margin call"
         assert loan.ltv_after is not None and loan.ltv_after.quantize(D("0.0001")) == D("0.8889")
         assert pool.ltv_after == pool.ltv  # the pool holds ETH only
         assert desk.shocks.children[0].value == -10
-        assert "88.89 %" in desk.what_if_html.value and "1 margin call(s)" in desk.what_if_html.value
+        assert "88.89 %" in desk.what_if_html.value
+        assert "1 margin call(s)" in desk.what_if_html.value
         desk.shocks.children[1].value = -30  # ETH −30 %: the pool is liquidated
         assert "liquidation" in desk.what_if_html.value
         with pytest.raises(TypeError):
@@ -356,7 +358,7 @@ class TestMayHaveBeenExecuted:
         class Guarded(LoanClient):
             """The write guard's contract: identical unsettled write -> DuplicateOrderError."""
 
-            forced: list[bool] = []
+            forced: ClassVar[list[bool]] = []
 
             def repay(self, order_id: object, amount: object, *, source: str | None = None,
                       force: bool = False) -> object:
