@@ -50,11 +50,12 @@ class LtvChart(widgets.VBox):
         self.figure = bqplot.Figure(
             marks=[self.lines, self.levels],
             axes=[
-                bqplot.Axis(scale=self.x_scale, label="time (UTC)", tick_format="%H:%M:%S"),
+                bqplot.Axis(scale=self.x_scale, label="time (UTC)", tick_format="%H:%M:%S",
+                            num_ticks=5),
                 bqplot.Axis(scale=self.y_scale, side="left", label="LTV %", tick_format=".0f"),
             ],
             title="LTV since the desk opened",
-            legend_location="top-left",
+            legend_location="bottom-right",
             fig_margin={"top": 40, "bottom": 40, "left": 50, "right": 20},
             layout=widgets.Layout(width="100%", height="240px"),
         )
