@@ -1,8 +1,9 @@
 """Move the local sandbox's prices from the page: set a price, or let prices walk gently.
 
-For the sandbox only (``default_server().sandbox`` unless another
-:class:`~loan_widgets.sandbox.Sandbox` is given): the desk has something to
-show without a cell being run. The walk moves each coin by at most
+For the sandbox only (``default_server().sandbox`` unless another sandbox is
+given; only its ``set_price`` is used, the current prices are read through a
+client's public tickers): the desk has something to show without a cell being
+run. The walk moves each coin by at most
 :attr:`SandboxMarket.step` of its price every :attr:`SandboxMarket.every`
 seconds, in whole basis points (``Decimal``, seeded), on the kernel's event
 loop; it never places an order.
@@ -25,13 +26,19 @@ class SandboxMarket(widgets.VBox):
     """Price fields for ``coins`` with a Set button each, and a Random walk switch."""
 
     def __init__(self, sandbox: Any = None, coins: tuple[str, ...] = ("BTC", "ETH"), *,
-                 step_bp: int = 30, every: float = 2.0, seed: int = 0) -> None:
+                 client: Any = None, step_bp: int = 30, every: float = 2.0,
+                 seed: int = 0) -> None:
         super().__init__()
         if sandbox is None:
             from ..sandbox import default_server
 
             sandbox = default_server().sandbox
+        if client is None:
+            from ..client import LoanClient
+
+            client = LoanClient(network="sandbox")
         self.sandbox = sandbox
+        self.current: dict[str, Decimal] = client.prices(list(coins))
         self.step_bp = step_bp
         self.every = every
         self._rng = random.Random(seed)
@@ -39,7 +46,7 @@ class SandboxMarket(widgets.VBox):
         self.prices: dict[str, widgets.Text] = {}
         rows = []
         for coin in coins:
-            text = widgets.Text(value=format(sandbox.prices[coin], "f"), description=coin,
+            text = widgets.Text(value=format(self.current[coin], "f"), description=coin,
                                 layout=widgets.Layout(width="220px"))
             text.add_class(f"lw-market-{coin.lower()}")
             button = widgets.Button(description=f"Set {coin}", layout=widgets.Layout(width="90px"))
@@ -68,6 +75,7 @@ class SandboxMarket(widgets.VBox):
         except (ArithmeticError, TypeError, ValueError) as error:
             self.note.value = f"<span style='color:#c62828'>{coin}: {error}</span>"
             return
+        self.current[coin] = value
         self.prices[coin].value = format(value, "f")
         self.note.value = f"<span style='color:#57606a'>{coin} set to {value} USDT</span>"
 
@@ -75,7 +83,7 @@ class SandboxMarket(widgets.VBox):
         """Move every coin once, by a whole number of basis points within ``step_bp``."""
         for coin in self.prices:
             move = Decimal(self._rng.randint(-self.step_bp, self.step_bp)) / Decimal(10_000)
-            now = Decimal(self.sandbox.prices[coin])
+            now = self.current[coin]
             self.set_price(coin, (now * (1 + move)).quantize(Decimal("0.01"), ROUND_HALF_UP))
 
     def _on_walk(self, change: Any) -> None:

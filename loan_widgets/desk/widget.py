@@ -129,6 +129,7 @@ class LoanDesk(widgets.VBox):
         self._alerts: dict[str, Decimal] = {}
         self._alert_ltv = _percent_input(alert_ltv, "alert_ltv")
         self._fired: frozenset[str] = frozenset()
+        self._alert_lines: dict[str, str] = {}
         self._shocks: dict[str, Decimal] = {}
         self._closed = False
         self._shell = _shell()
@@ -348,11 +349,15 @@ class LoanDesk(widgets.VBox):
         self.chart.draw(self.history, keys, labels, levels)
         self.actions.set_targets(targets(snap))
         self.actions.check_holds()
-        notes = list(snap.notes)
         if events:
             self._alerted(events, snap)
-        elif not self._fired:
-            self._set_notice("; ".join(notes), "#57606a") if notes else self._set_notice("", "")
+        self._alert_lines = {k: v for k, v in self._alert_lines.items() if k in self._fired}
+        if self._alert_lines:
+            self._set_notice("⚠ " + "<br>⚠ ".join(html.escape(t) for t in
+                                                   self._alert_lines.values()),
+                             "#b26a00", escape=False)
+        else:
+            self._set_notice("; ".join(snap.notes), "#57606a")
         if not self.paused:
             self.status = "live" if self._live_running() else "stopped"
 
@@ -429,7 +434,6 @@ class LoanDesk(widgets.VBox):
         return found
 
     def _alerted(self, events: tuple[AlertEvent, ...], snap: Snapshot) -> None:
-        lines = []
         for event in events:
             self.events.append(event)
             position = snap.get(event.key)
@@ -441,7 +445,7 @@ class LoanDesk(widgets.VBox):
                 text += f" (margin call at {percent(levels.margin_call)}"
                 text += (f", liquidation at {percent(levels.liquidation)})"
                          if levels.liquidation is not None else ")")
-            lines.append(text)
+            self._alert_lines[event.key] = text
             self._log(f"ALERT {text}")
             if self.on_alert is not None:
                 try:
@@ -449,8 +453,6 @@ class LoanDesk(widgets.VBox):
                 except Exception as error:  # the user's callback: shown, never swallowed
                     self._log(f"on_alert raised {type(error).__name__}: {error}")
                     self.output.append_stdout("".join(traceback.format_exception(error)))
-        self._set_notice("⚠ " + "<br>⚠ ".join(html.escape(t) for t in lines), "#b26a00",
-                         escape=False)
 
     # -- what-if -----------------------------------------------------------------------------
 

@@ -8,6 +8,7 @@ request the page makes must stay on loopback: the chart library draws with no CD
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from pathlib import Path
@@ -17,7 +18,14 @@ from playwright.sync_api import Page, Request, expect
 
 from loan_widgets.ledger import Ledger
 
-from .jupyter_harness import NOTEBOOKS, JupyterServer, make_notebook, open_notebook, run_all_cells
+from .jupyter_harness import (
+    NOTEBOOKS,
+    JupyterEnv,
+    JupyterServer,
+    make_notebook,
+    open_notebook,
+    run_all_cells,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -161,4 +169,37 @@ class TestLoanDeskInBrowser:
         _repay_in_page(page, order_id, "50")
         _repay_row(server.ledger_path, order_id, "50")
         expect(desk.locator(".lw-chart path.line").first).to_be_attached(timeout=30_000)
+        assert not outside, outside
+
+    def test_chart_draws_from_a_saved_notebook(self, jupyter_server: JupyterServer,
+                                               jupyter_env: JupyterEnv, page: Page) -> None:
+        """Saved with its widget state, the notebook shows the LTV chart again, nothing re-run."""
+        settings = jupyter_env.settings_dir / "@jupyter-widgets" / "jupyterlab-manager"
+        settings.mkdir(parents=True, exist_ok=True)
+        settings_file = settings / "plugin.jupyterlab-settings"
+        settings_file.write_text(json.dumps({"saveState": True}), encoding="utf-8")
+        outside = _watch_requests(page)
+        try:
+            path = jupyter_server.add_notebook(DESK_NOTEBOOK, "saved-desk.ipynb")
+            open_notebook(page, jupyter_server, path)
+            run_all_cells(page)
+            chart = page.locator(".lw-loan-desk .lw-chart path.line")
+            expect(chart.first).to_be_attached(timeout=30_000)
+            page.locator(".jp-NotebookPanel-toolbar [data-command='docmanager:save']").click()
+            saved = jupyter_server.root_dir / path
+            state = "application/vnd.jupyter.widget-state+json"
+            for _ in range(100):
+                if state in saved.read_text(encoding="utf-8"):
+                    break
+                page.wait_for_timeout(100)
+            assert state in saved.read_text(encoding="utf-8")
+            jupyter_server.delete_sessions()
+            page.goto(jupyter_server.lab_url(path))
+            page.locator(".jp-NotebookPanel .jp-Notebook").first.wait_for()
+            expect(page.locator(".lw-loan-desk .lw-chart path.line").first).to_be_attached(
+                timeout=30_000)
+            expect(page.locator(".jp-CodeCell .jp-InputArea-prompt").first).not_to_contain_text(
+                "*")
+        finally:
+            settings_file.unlink()
         assert not outside, outside

@@ -8,19 +8,20 @@ and on the ledger.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from decimal import Decimal as D
 from typing import ClassVar
 
 import pytest
-from support import posts
+from support import PLANTED_KEY, PLANTED_SECRET, posts
 
 from loan_widgets.client import LoanClient
 from loan_widgets.desk import LoanDesk
 from loan_widgets.errors import DuplicateOrderError
 from loan_widgets.ledger import Ledger
 from loan_widgets.portfolio import AlertEvent
-from loan_widgets.sandbox import Sandbox
+from loan_widgets.sandbox import Sandbox, SandboxServer
 
 ONGOING = "/v5/crypto-loan/ongoing-orders"
 REPAY = "/v5/crypto-loan/repay"
@@ -167,6 +168,7 @@ class TestAlerts:
         exchange.set_price("BTC", "65000")  # back under: re-armed
         desk.refresh()
         assert "lw-alerting" not in desk.table.value
+        assert "reached the alert" not in desk.notice.value
         exchange.set_price("BTC", "61750")
         desk.refresh()
         assert len(seen) == 2
@@ -440,6 +442,25 @@ class TestMainnet:
         desk.actions.amount.value = "200"
         desk.actions.confirm_button.click()
         assert not posts(exchange, REPAY) and desk.actions.ignored_clicks == 1
+
+
+class TestSecrets:
+    """No credential in any widget state the desk syncs or a notebook could save."""
+
+    def test_planted_secret_is_nowhere(self, server: SandboxServer, ledger: Ledger) -> None:
+        from ipywidgets.embed import embed_data
+
+        client = LoanClient(network="sandbox", base_url=server.base_url, api_key=PLANTED_KEY,
+                            api_secret=PLANTED_SECRET, timeout=2.0, ledger=ledger)
+        borrow(client)
+        desk = LoanDesk(client, live=False)
+        desk.actions.select(desk.snapshot.positions[0].key, "repay", "1")  # type: ignore[union-attr]
+        desk.actions.go.click()
+        state = json.dumps(embed_data(views=[desk])["manager_state"])
+        assert PLANTED_SECRET not in state and PLANTED_KEY not in state
+        assert "PL***42" in state  # the masked key, as the badge shows it
+        text = "".join(o.get("text", "") for o in desk.output.outputs) + repr(desk)
+        assert PLANTED_SECRET not in text and PLANTED_KEY not in text
 
 
 class TestMagic:

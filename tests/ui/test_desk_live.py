@@ -241,3 +241,46 @@ class TestPacer:
     def test_other_failures_back_off(self) -> None:
         pacer = Pacer(3)
         assert [pacer.after(0, failed=True).delay for _ in range(2)] == [6, 12]
+
+
+class TestSandboxMarket:
+    """The app's market panel moves the sandbox's prices, by hand or in a gentle walk."""
+
+    def test_set_from_the_panel(self, client: LoanClient, exchange: Sandbox) -> None:
+        from loan_widgets.desk import SandboxMarket
+
+        market = SandboxMarket(exchange, client=client)
+        assert market.prices["BTC"].value == "65000"
+        market.prices["BTC"].value = "61000.5"
+        market.children[1].children[0].children[1].click()  # "Set BTC"
+        assert exchange.prices["BTC"] == D("61000.5") and "BTC set to" in market.note.value
+        market.set_price("ETH", "lots")
+        assert exchange.prices["ETH"] == D(2500) and "ETH:" in market.note.value
+
+    def test_a_step_is_small_and_exact(self, client: LoanClient, exchange: Sandbox) -> None:
+        from loan_widgets.desk import SandboxMarket
+
+        market = SandboxMarket(exchange, client=client, step_bp=30, seed=7)
+        for _ in range(20):
+            before = dict(market.current)
+            market.step()
+            for coin, price in market.current.items():
+                assert abs(price / before[coin] - 1) <= D("0.0031")
+                assert price == exchange.prices[coin] and price.as_tuple().exponent == -2
+
+    def test_walk_runs_on_the_loop_and_stops(self, client: LoanClient,
+                                             exchange: Sandbox) -> None:
+        from loan_widgets.desk import SandboxMarket
+
+        async def scenario() -> None:
+            market = SandboxMarket(exchange, client=client, every=0.05, seed=3)
+            market.walk.value = True
+            await until(lambda: exchange.prices["BTC"] != D(65000), timeout=5)
+            market.walk.value = False
+            await asyncio.sleep(0.1)
+            frozen = dict(exchange.prices)
+            await asyncio.sleep(0.3)
+            assert exchange.prices == frozen
+            market.close()
+
+        asyncio.run(scenario())
