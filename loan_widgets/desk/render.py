@@ -13,11 +13,17 @@ import html
 from collections.abc import Collection, Mapping
 from datetime import datetime, timezone
 from decimal import ROUND_HALF_UP, Decimal
+from typing import TYPE_CHECKING
 
 from ..numbers import grouped
 from ..portfolio import Position, Shocked, Snapshot, fall_to, risk
 
-__all__ = ["label", "maturity", "percent", "positions_table", "what_if_table"]
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = [
+    "label", "maturity", "percent", "positions_frame", "positions_table", "what_if_table",
+]
 
 _HUNDRED = Decimal(100)
 RISK_COLOURS = {
@@ -241,3 +247,36 @@ def what_if_table(snap: Snapshot, shocked: tuple[Shocked, ...],
         "<th style='text-align:left;padding:1px 8px'>would be</th></tr></thead>"
         f"<tbody>{''.join(rows)}</tbody></table></div>"
     )
+
+
+FRAME_COLUMNS = ("position", "kind", "loan_coin", "debt", "collateral", "ltv", "alert_at",
+                 "margin_call_ltv", "liquidation_ltv", "fall_to_margin_call",
+                 "fall_to_liquidation")
+
+
+def positions_frame(snap: Snapshot | None, thresholds: Mapping[str, Decimal]) -> pd.DataFrame:
+    """The positions as a DataFrame: exact ``Decimal`` amounts, ratios and falls (4 places)."""
+    import pandas as pd
+
+    places = Decimal("0.0001")
+    rows = []
+    for p in snap.positions if snap else ():
+        if p.kind == "pool" and snap is not None and snap.pool is not None:
+            to_mc = snap.pool.fall_to(snap.prices, p.levels.margin_call)
+            to_liq = snap.pool.fall_to(snap.prices, p.levels.liquidation)
+        elif p.pooled:
+            to_mc = to_liq = None  # the pool's row says it
+        else:
+            to_mc, to_liq = p.fall_to_margin_call, p.fall_to_liquidation
+        rows.append({
+            "position": label(p), "kind": p.kind, "loan_coin": p.loan_coin, "debt": p.debt,
+            "collateral": ", ".join(f"{a} {c}" for c, a in p.collateral),
+            "ltv": p.ltv, "alert_at": thresholds.get(p.key),
+            "margin_call_ltv": p.levels.margin_call, "liquidation_ltv": p.levels.liquidation,
+            "fall_to_margin_call": None if to_mc is None else to_mc.quantize(places),
+            "fall_to_liquidation": None if to_liq is None else to_liq.quantize(places),
+        })
+    frame = pd.DataFrame(rows, columns=list(FRAME_COLUMNS))
+    for column in ("position", "kind", "loan_coin", "collateral"):
+        frame[column] = frame[column].astype("string")
+    return frame

@@ -48,7 +48,6 @@ from ..portfolio import (
     crossings,
     snapshot,
     threshold_for,
-    what_if,
 )
 from .actions import ActionBar
 from .adapter import Reader, targets
@@ -56,7 +55,8 @@ from .chart import LtvChart
 from .history import History
 from .live import Live
 from .pacing import Pacer
-from .render import label, percent, positions_table, what_if_table
+from .render import label, percent, positions_frame, positions_table
+from .whatif import WhatIf
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -130,7 +130,6 @@ class LoanDesk(widgets.VBox):
         self._alert_ltv = _percent_input(alert_ltv, "alert_ltv")
         self._fired: frozenset[str] = frozenset()
         self._alert_lines: dict[str, str] = {}
-        self._shocks: dict[str, Decimal] = {}
         self._closed = False
         self._shell = _shell()
         self.stats: dict[str, Any] = {"refreshes": 0, "failures": 0, "reads": 0,
@@ -171,8 +170,9 @@ class LoanDesk(widgets.VBox):
             style={"description_width": "110px"}, layout=widgets.Layout(width="300px"),
             continuous_update=False,
         )
-        self.shocks = widgets.HBox(layout=widgets.Layout(flex_flow="row wrap"))
-        self.what_if_html = widgets.HTML()
+        self.what_ifs = WhatIf(lambda: self.snapshot, self.thresholds)
+        self.shocks = self.what_ifs.sliders
+        self.what_if_html = self.what_ifs.result
         self.chart = LtvChart()
         self.output = widgets.Output(layout=widgets.Layout(max_height="120px", overflow="auto"))
         self.actions = ActionBar(self._client, source=self.source, log=self._log,
@@ -339,8 +339,7 @@ class LoanDesk(widgets.VBox):
         events, self._fired = crossings(snap, thresholds, self._fired)
         self.history.add(snap)
         self.table.value = positions_table(snap, thresholds, self._fired)
-        self._sync_shocks(snap)
-        self._render_what_if()
+        self.what_ifs.sync(snap)
         ranked = sorted(snap.ltvs().items(), key=lambda kv: -kv[1])
         keys = [k for k, _ in ranked]
         labels = {p.key: label(p) for p in snap.positions}
@@ -367,36 +366,7 @@ class LoanDesk(widgets.VBox):
 
     def frame(self) -> pd.DataFrame:
         """The positions now as a DataFrame: exact ``Decimal`` amounts and ratios."""
-        import pandas as pd
-
-        snap = self.snapshot
-        thresholds = self.thresholds()
-        places = Decimal("0.0001")
-        rows = []
-        for p in snap.positions if snap else ():
-            if p.kind == "pool" and snap is not None and snap.pool is not None:
-                to_mc = snap.pool.fall_to(snap.prices, p.levels.margin_call)
-                to_liq = snap.pool.fall_to(snap.prices, p.levels.liquidation)
-            elif p.pooled:
-                to_mc = to_liq = None  # the pool's row says it
-            else:
-                to_mc, to_liq = p.fall_to_margin_call, p.fall_to_liquidation
-            rows.append({
-                "position": label(p), "kind": p.kind, "loan_coin": p.loan_coin, "debt": p.debt,
-                "collateral": ", ".join(f"{a} {c}" for c, a in p.collateral),
-                "ltv": p.ltv, "alert_at": thresholds.get(p.key),
-                "margin_call_ltv": p.levels.margin_call,
-                "liquidation_ltv": p.levels.liquidation,
-                "fall_to_margin_call": None if to_mc is None else to_mc.quantize(places),
-                "fall_to_liquidation": None if to_liq is None else to_liq.quantize(places),
-            })
-        columns = ["position", "kind", "loan_coin", "debt", "collateral", "ltv", "alert_at",
-                   "margin_call_ltv", "liquidation_ltv", "fall_to_margin_call",
-                   "fall_to_liquidation"]
-        frame = pd.DataFrame(rows, columns=columns)
-        for column in ("position", "kind", "loan_coin", "collateral"):
-            frame[column] = frame[column].astype("string")
-        return frame
+        return positions_frame(self.snapshot, self.thresholds())
 
     # -- alerts -------------------------------------------------------------------------
 
@@ -464,43 +434,9 @@ class LoanDesk(widgets.VBox):
         Also moves the desk's sliders, so the what-if table shows the same.
         """
         moves = {**(shocks or {}), **by_coin}
-        for coin, value in moves.items():
-            fraction = _percent_input(value, f"shock for {coin}") or Decimal(0)
-            self._shocks[coin] = fraction
-            slider = self._slider(coin)
-            if slider is not None and slider.value != int(fraction * _HUNDRED):
-                slider.value = int(fraction * _HUNDRED)
-        return self._render_what_if()
-
-    def _slider(self, coin: str) -> widgets.IntSlider | None:
-        return next((s for s in self.shocks.children if s.description == coin), None)
-
-    def _sync_shocks(self, snap: Snapshot) -> None:
-        coins = snap.collateral_coins
-        if tuple(s.description for s in self.shocks.children) == coins:
-            return
-        sliders = []
-        for coin in coins:
-            slider = self._slider(coin) or widgets.IntSlider(
-                value=int(self._shocks.get(coin, Decimal(0)) * _HUNDRED), min=-90, max=100,
-                description=coin, readout_format="+d", continuous_update=False,
-                layout=widgets.Layout(width="300px"),
-            )
-            if slider not in self.shocks.children:
-                slider.observe(self._on_shock, names="value")
-            sliders.append(slider)
-        self.shocks.children = tuple(sliders)
-
-    def _on_shock(self, change: Any) -> None:
-        self._shocks[change["owner"].description] = Decimal(change["new"]) / _HUNDRED
-        self._render_what_if()
-
-    def _render_what_if(self) -> tuple[Shocked, ...]:
-        if self.snapshot is None:
-            return ()
-        result = what_if(self.snapshot, self._shocks, self._thresholds(self.snapshot))
-        self.what_if_html.value = what_if_table(self.snapshot, result, self._shocks)
-        return result
+        fractions = {c: _percent_input(v, f"shock for {c}") or Decimal(0)
+                     for c, v in moves.items()}
+        return self.what_ifs.shock(fractions)
 
     # -- callbacks and helpers -------------------------------------------------------------
 
