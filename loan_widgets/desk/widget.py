@@ -272,12 +272,13 @@ class LoanDesk(widgets.VBox):
 
     def refresh(self) -> bool:
         """Read the exchange and redraw now, on this thread; ``False`` if that failed."""
+        failures = self.stats["failures"]
         try:
             result: Any = self.reader.read()
         except Exception as error:  # shown in the desk
             result = error
         self.stats["delay"] = self._apply(result)
-        return not isinstance(result, BaseException)
+        return self.stats["failures"] == failures
 
     def close(self) -> None:
         """Stop refreshing and close the widget."""
@@ -302,11 +303,16 @@ class LoanDesk(widgets.VBox):
             pace = self._failed(result, now_ms)
         else:
             started = time.perf_counter()
-            self._show(result)
-            self.stats["render_ms"] = (time.perf_counter() - started) * 1e3
-            self.stats["refreshes"] += 1
-            self.stats["reads"] = result.reads
-            pace = self.pacer.after(now_ms, self.reader.rate_limits)
+            try:
+                self._show(result)
+            except Exception as error:  # a bug here must show, and must not end the task
+                self.stats["failures"] += 1
+                pace = self._failed(error, now_ms)
+            else:
+                self.stats["render_ms"] = (time.perf_counter() - started) * 1e3
+                self.stats["refreshes"] += 1
+                self.stats["reads"] = result.reads
+                pace = self.pacer.after(now_ms, self.reader.rate_limits)
         self.stats["delay"] = pace.delay
         self.stats["pace"] = pace.reason
         if pace.reason:

@@ -13,6 +13,7 @@ import os
 import re
 from pathlib import Path
 
+import nbformat
 import pytest
 from playwright.sync_api import Page, Request, expect
 
@@ -43,14 +44,20 @@ LOOPBACK = re.compile(r"^(https?|wss?)://(127\.0\.0\.1|localhost)(:\d+)?/|^(data
 VOILA_TEMPLATE = re.compile(r"^https://cdn\.jsdelivr\.net/npm/@fortawesome/fontawesome-free@")
 ORDER_ID = re.compile(r"order (\d{19})")
 
-DESK_NOTEBOOK = make_notebook(
-    "from loan_widgets import LoanClient, LoanDesk\n"
-    "client = LoanClient()\n"
-    "loans = [client.borrow('USDT', '550', 'BTC'), client.borrow('USDT', '1100', 'BTC')]\n"
-    "desk = LoanDesk(client, interval=1)\n"
-    "desk",
-    "from loan_widgets.desk import SandboxMarket\nSandboxMarket()",
-)
+def desk_notebook(ledger: str) -> nbformat.NotebookNode:
+    """Two loans and a live desk, with the market panel; the kernel's ledger is ``ledger``
+    in the server's root (the session's ledger is shared with the other browser tests, whose
+    sandboxes hand out the same seeded order ids)."""
+    return make_notebook(
+        "import os\n"
+        f"os.environ['LOAN_WIDGETS_LEDGER'] = os.path.abspath({ledger!r})\n"
+        "from loan_widgets import LoanClient, LoanDesk\n"
+        "client = LoanClient()\n"
+        "loans = [client.borrow('USDT', '550', 'BTC'), client.borrow('USDT', '1100', 'BTC')]\n"
+        "desk = LoanDesk(client, interval=1)\n"
+        "desk",
+        "from loan_widgets.desk import SandboxMarket\nSandboxMarket()",
+    )
 
 
 def _watch_requests(page: Page) -> list[str]:
@@ -103,7 +110,8 @@ class TestLoanDeskInBrowser:
     def test_desk_in_jupyterlab(self, jupyter_server: JupyterServer, page: Page) -> None:
         """Two loans; BTC to 60,000 from the market panel shows up alone; a repay lands."""
         outside = _watch_requests(page)
-        path = jupyter_server.add_notebook(DESK_NOTEBOOK, "loan-desk.ipynb")
+        path = jupyter_server.add_notebook(desk_notebook("desk-ledger.sqlite3"), "loan-desk.ipynb")
+        ledger = jupyter_server.root_dir / "desk-ledger.sqlite3"
         open_notebook(page, jupyter_server, path)
         run_all_cells(page)
         desk = page.locator(".lw-loan-desk").first
@@ -123,13 +131,13 @@ class TestLoanDeskInBrowser:
                                                                 timeout=20_000)
         expect(table.locator("tr.lw-alerting").first).to_be_visible()
 
-        ledger_rows = Ledger(jupyter_server.ledger_path).rows()
+        ledger_rows = Ledger(ledger).rows()
         order_id = next(r.order_id for r in reversed(ledger_rows)  # the 550 USDT loan
                         if r.action == "borrow" and r.source == "api"
                         and str(r.loan_amount) == "550")
         assert order_id is not None
         _repay_in_page(page, order_id, "100")
-        _repay_row(jupyter_server.ledger_path, order_id, "100")
+        _repay_row(ledger, order_id, "100")
         expect(table).to_contain_text("450", timeout=20_000)
         SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
         page.set_viewport_size({"width": 1280, "height": 1900})  # the whole desk in view
@@ -180,7 +188,8 @@ class TestLoanDeskInBrowser:
         settings_file.write_text(json.dumps({"saveState": True}), encoding="utf-8")
         outside = _watch_requests(page)
         try:
-            path = jupyter_server.add_notebook(DESK_NOTEBOOK, "saved-desk.ipynb")
+            path = jupyter_server.add_notebook(desk_notebook("saved-desk-ledger.sqlite3"),
+                                               "saved-desk.ipynb")
             open_notebook(page, jupyter_server, path)
             run_all_cells(page)
             chart = page.locator(".lw-loan-desk .lw-chart path.line")

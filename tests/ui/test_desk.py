@@ -20,7 +20,7 @@ from loan_widgets.client import LoanClient
 from loan_widgets.desk import LoanDesk
 from loan_widgets.errors import DuplicateOrderError
 from loan_widgets.ledger import Ledger
-from loan_widgets.portfolio import AlertEvent
+from loan_widgets.portfolio import AlertEvent, Reads
 from loan_widgets.sandbox import Sandbox, SandboxServer
 
 ONGOING = "/v5/crypto-loan/ongoing-orders"
@@ -105,6 +105,16 @@ class TestRefresh:
         assert "Showing positions as of" in desk.notice.value
         assert desk.table.value == table
         assert desk.stats["delay"] == 2 * desk.interval
+
+
+    def test_a_bad_answer_is_shown_not_swallowed(self, client: LoanClient) -> None:
+        """Reads the model cannot use: the traceback lands in the log, the desk carries on."""
+        borrow(client)
+        desk = LoanDesk(client, live=False)
+        delay = desk._apply(Reads(taken_at_ms=0, prices={}, legacy_orders=[{"orderId": "1"}]))
+        assert delay == 2 * desk.interval and desk.status.startswith("error:")
+        assert "KeyError" in "".join(o.get("text", "") for o in desk.output.outputs)
+        assert desk.refresh() and desk.status == "stopped"
 
 
 class TestRateLimits:
