@@ -2,7 +2,8 @@
 #
 #   make lab     JupyterLab on notebooks/quickstart.ipynb, sandbox exchange, no keys
 #   make trust   mark the project's notebooks trusted (lab and app do it first)
-#   make app     the widget notebook as a Voila app (sandbox unless NETWORK=testnet|mainnet)
+#   make app     the loan app (LoanDesk + BorrowWidget) with Voila on 127.0.0.1 (sandbox unless
+#                NETWORK=testnet|mainnet; another HOST with keys needs ALLOW_REMOTE=1)
 #   make check   the quick inner loop: ruff, pytest tests/ without browser and slow tests
 #   make test    ruff, pytest tests/ (browser tests included), nbval on notebooks/
 #   make bench   benchmarks/run.py against the sandbox
@@ -15,6 +16,8 @@ STAMP  := $(VENV)/.stamp
 
 LAB_PORT ?= 8888
 APP_PORT ?= 8866
+HOST     ?= 127.0.0.1
+ALLOW_REMOTE ?=
 NETWORK  ?= sandbox
 
 # Jupyter refuses to run as root unless told to.
@@ -72,9 +75,11 @@ lab: trust
 		$(BIN)/jupyter lab --ip=127.0.0.1 --port=$(LAB_PORT) $(ROOT_FLAG) $(NOTARY) $(KERNELS) \
 		--ServerApp.jpserver_extensions=notebook_shim=False notebooks/quickstart.ipynb
 
+# On the sandbox the launcher drops the credential variables; serving testnet or mainnet keys
+# on anything but loopback needs ALLOW_REMOTE=1 (see the README's "Loan desk" section).
 app: trust
-	LOAN_WIDGETS_NETWORK=$(NETWORK) \
-		$(BIN)/voila notebooks/widget.ipynb --port=$(APP_PORT) --Voila.ip=127.0.0.1 \
+	$(BIN)/python -m loan_widgets.desk.app --notebook=notebooks/app.ipynb --host=$(HOST) \
+		--port=$(APP_PORT) --network=$(NETWORK) $(if $(filter 1,$(ALLOW_REMOTE)),--allow-remote) \
 		$(NOTARY) $(KERNELS)
 
 lint: $(STAMP)

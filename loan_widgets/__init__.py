@@ -1,7 +1,8 @@
 """Borrow crypto from a notebook through Bybit's V5 crypto-loan API.
 
 ``%load_ext loan_widgets`` registers ``%borrow``; ``BorrowWidget`` is the
-form; ``LoanClient`` the client both use; ``orders()`` the ledger as a
+form; ``LoanDesk`` watches and manages every open loan live; ``LoanClient``
+the client they use; ``orders()`` the ledger as a
 DataFrame. With no settings everything runs against a local sandbox
 exchange on loopback, with no keys and no network.
 
@@ -56,6 +57,7 @@ __all__ = [
     "Ledger",
     "LedgerError",
     "LoanClient",
+    "LoanDesk",
     "LoanWidgetsError",
     "OutcomeUnknown",
     "PreparedRequest",
@@ -91,6 +93,10 @@ def __getattr__(name: str) -> Any:
         from .widget import BorrowWidget
 
         return BorrowWidget
+    if name == "LoanDesk":  # so do ipywidgets and bqplot for the desk
+        from .desk import LoanDesk
+
+        return LoanDesk
     raise AttributeError(f"module 'loan_widgets' has no attribute {name!r}")
 
 

@@ -133,6 +133,8 @@ class CallPath:
     def __init__(self, client: Caller, clock: ExchangeClock) -> None:
         self._client = client
         self._clock = clock
+        self.rate_limits: dict[str, dict[str, str]] = {}
+        """The ``x-bapi-limit*`` headers of the last answer from each path."""
 
     def prepare(
         self, endpoint: Endpoint, params: Mapping[str, Any] | None = None, *,
@@ -216,6 +218,9 @@ class CallPath:
                 )
                 log.debug("%s %s -> HTTP %s in %.1f ms", endpoint.method, endpoint.path,
                           raw.status, raw.elapsed * 1e3)
+                self.rate_limits[endpoint.path] = {
+                    k: v for k, v in raw.headers.items() if k.startswith("x-bapi-limit")
+                }
                 return check(raw, info, writes=writes, name=endpoint.name), raw.status
             except LoanWidgetsError as error:
                 kind = kind_of(error)

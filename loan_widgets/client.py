@@ -260,6 +260,10 @@ class LoanClient:
         self.sync_clock_if_stale()
         return self._clock.now_ms()
 
+    def rate_limit(self, path: str) -> dict[str, str]:
+        """The ``x-bapi-limit*`` headers of the last answer from ``path`` (a copy, maybe empty)."""
+        return dict(self._calls.rate_limits.get(path, {}))
+
     @property
     def clock_offset_ms(self) -> float | None:
         """Last measured offset of the exchange clock from ours, or ``None``."""

@@ -37,6 +37,7 @@ __all__ = [
     "ACCEPTED_KEYS",
     "ENV_VARS",
     "MAX_KEY_FILE_BYTES",
+    "VARIABLES",
     "Credentials",
     "check_text",
     "mask",
@@ -46,6 +47,12 @@ __all__ = [
 ]
 
 ENV_VARS = "BYBIT_API_KEY + BYBIT_API_SECRET, or BYBIT_API_KEY + BYBIT_API_PRIVATE_KEY_FILE"
+VARIABLES = tuple(
+    f"BYBIT_{prefix}API_{part}"
+    for prefix in ("", "TESTNET_", "MAINNET_")
+    for part in ("KEY", "SECRET", "PRIVATE_KEY_FILE")
+)
+"""Every environment variable credentials are read from."""
 ACCEPTED_KEYS = (
     "Bybit accepts an HMAC secret (a system-generated API key) or an RSA private key in PEM "
     "(a self-generated API key)"

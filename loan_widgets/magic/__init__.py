@@ -300,6 +300,7 @@ class BorrowMagics(Magics, Configurable):
         help="completed loans (default), repayments or adjustments instead of open loans",
     )
     @options("network", "profile")
+    @argument("--watch", action="store_true", help="open the LoanDesk: every open loan, live")
     @line_magic
     def loans(self, line: str = "") -> Any:
         """Open loans: debt, interest, current LTV against margin-call and liquidation LTV.
@@ -312,8 +313,17 @@ class BorrowMagics(Magics, Configurable):
             %loans
             %loans --history                 # completed loans
             %loans --history repayments      # or: adjustments
+            %loans --watch                   # the LoanDesk: live, with alerts and actions
         """
         args = parse(self.loans, line)
+        if args.watch:
+            if args.history is not None:
+                raise UsageError("--watch shows open loans: drop --history")
+            from ..desk import LoanDesk
+
+            desk = self._run(lambda: LoanDesk(client=self.client(args.network, args.profile)))
+            display(desk)
+            return None
 
         def run() -> Any:
             client = self.client(args.network, args.profile)

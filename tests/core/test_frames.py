@@ -63,7 +63,7 @@ def filled(tmp_path: Path) -> Ledger:
     ledger.settle(repay, "unknown", ret_msg="no answer within 2 s")
     big = ledger.record_pending(
         network="sandbox", source="magic", action="adjust", collateral_amount=Decimal("5E+2"),
-        term="add", ref_id="1794268382220749593", body="{}",
+        direction="add", ref_id="1794268382220749593", body="{}",
     )
     ledger.settle(big, "not_executed")
     return ledger
