@@ -281,7 +281,8 @@ class TestActions:
         desk.actions.amount.value = format(most, "f")
         desk.actions.go.click()
         assert desk.actions.status.startswith("accepted:")
-        assert (ledger.rows()[-1].direction, ledger.rows()[-1].collateral_amount) == ("reduce", most)
+        last = ledger.rows()[-1]
+        assert (last.direction, last.collateral_amount) == ("reduce", most)
 
     def test_new_api_actions(self, client: LoanClient, ledger: Ledger) -> None:
         """Flexible repay, a pool collateral add and a fixed contract's full repayment."""
