@@ -154,9 +154,10 @@ def _keep_log(log: Path, failed: bool, prefix: str = "") -> None:
 # --------------------------------------------------------------------------- browser
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def playwright_instance(chromium_executable: Path) -> Iterator[Playwright]:
-    """One Playwright driver for the session."""
+    """One Playwright driver per test module: its sync API runs an asyncio loop in this
+    thread, which must be gone before tests that run a loop of their own."""
     with sync_playwright() as p:
         yield p
 
