@@ -191,7 +191,8 @@ class LoanDesk(widgets.VBox):
         self.layout = widgets.Layout(width="100%", max_width="1100px",
                                      border="1px solid #d0d7de", padding="8px 12px")
         self.add_class("lw-loan-desk")
-        self.refresh_button.on_click(lambda _b: self.refresh_soon())
+        self.refresh_button.on_click(lambda _b: (self.profile_picker.reload(),
+                                                 self.refresh_soon()))
         self.pause_button.observe(self._on_pause, names="value")
         self.interval_picker.observe(self._on_interval, names="value")
         self.alert_input.observe(self._on_alert_input, names="value")

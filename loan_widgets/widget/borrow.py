@@ -434,5 +434,6 @@ class BorrowWidget(BorrowForm):
     def _on_refresh(self, _button: Any = None) -> None:
         if self._sending:
             return
-        self._load()
+        if not self.profile_picker.reload():  # profiles added or removed meanwhile
+            self._load()  # (a switch back to the given client has loaded its data)
         self._check_hold()

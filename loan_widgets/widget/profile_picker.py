@@ -71,7 +71,7 @@ class ProfilePicker(widgets.Dropdown):
             tooltip="The credentials profile orders are signed with (the secret stays in "
                     "the OS keyring)",
             style={"description_width": "52px"},
-            layout=widgets.Layout(width="300px", flex="0 0 auto"),
+            layout=widgets.Layout(width="260px", flex="0 0 auto"),
         )
         self.add_class("lw-profile")
         self.reload()
@@ -83,8 +83,12 @@ class ProfilePicker(widgets.Dropdown):
         name = self.value or self.given.profile
         return self.stored.get(name) if name else None
 
-    def reload(self) -> None:
-        """Read the profiles file again (names, networks, masked keys); hide when empty."""
+    def reload(self) -> bool:
+        """Read the profiles file again (names, networks, masked keys); hide when empty.
+
+        Refresh does it. When the profile in use is gone, the widget goes back to the
+        client it was given (and says so): ``True`` then.
+        """
         try:
             self.stored = profiles.load()
             self.note = ""
@@ -99,13 +103,20 @@ class ProfilePicker(widgets.Dropdown):
         ]
         current = self.value if self.value is not None else (
             self.given.profile if self.given.profile in self.stored else GIVEN)
+        values = [v for _, v in options]
         self._quiet = True
         try:
             self.options = options
-            self.value = current if current in [v for _, v in options] else options[0][1]
+            self.value = current if current in values else values[0]
         finally:
             self._quiet = False
         self.layout.display = "" if self.stored else "none"
+        if current not in values:  # the profile in use was removed: back to the given client
+            self._on_error(f"profile {current!r} is no longer configured: acting for "
+                           f"{self.value or 'the client as given'} again")
+            self._picked({"old": current, "new": self.value})
+            return True
+        return False
 
     def client_for(self, name: str) -> LoanClient:
         """The client for profile ``name`` (the given one for ``""`` or its own profile)."""

@@ -4,8 +4,8 @@ The new API's counterpart of :mod:`loan_widgets.widget.render`: every function
 takes plain values (a :class:`~loan_widgets.pool_quote.PoolQuote`, a
 :class:`~loan_widgets.new_market.NewLoanCoin`, prices, numbers) and returns a
 string; none reads a widget, a clock or the network. Amounts are ``Decimal``,
-written by :mod:`loan_widgets.numbers`; what the exchange or the user typed is
-escaped.
+written by :mod:`loan_widgets.numbers`; what the exchange or the user typed
+(coin names included) is escaped before it goes into markup.
 """
 
 from __future__ import annotations
@@ -125,7 +125,7 @@ def _ltv(value: Decimal | None, pool: PoolPreview) -> str:
 
 
 def _order_row(q: PoolQuote, coin: NewLoanCoin, term: str) -> tuple[str, str]:
-    amount = f"<b>{grouped(q.loan_amount or Decimal(0))} {coin.currency}</b>"
+    amount = f"<b>{grouped(q.loan_amount or Decimal(0))} {html.escape(coin.currency)}</b>"
     if term == FLEXIBLE:
         flexible = f"<span style='color:{_MUTED}'>(flexible: repay any time)</span>"
         return "You receive", f"{amount} {flexible}"
@@ -160,7 +160,7 @@ def _pledge_row(q: PoolQuote, coll: str, price: Decimal | None) -> tuple[str, st
     note = "" if pool.pledge_typed else (
         f" <span style='color:{_MUTED}'>on top of the pool: the exchange sizes it when "
         "sent</span>")
-    return "Pledge", f"<b>{verb}{grouped(pool.pledge)} {coll}</b>{value}{note}"
+    return "Pledge", f"<b>{verb}{grouped(pool.pledge)} {html.escape(coll)}</b>{value}{note}"
 
 
 def _levels(pool: PoolPreview) -> str:
@@ -198,7 +198,7 @@ def preview(
         rows.append(("Pool LTV", f"before {before}{after} · {_levels(pool)}"))
     room = []
     if pool.max_now is not None:
-        room.append(f"{grouped(pool.max_now)} {coin.currency} now (max-loan)")
+        room.append(f"{grouped(pool.max_now)} {html.escape(coin.currency)} now (max-loan)")
     if pool.max_with_pledge is not None and pool.pledge:
         room.append(f"≈ {grouped(pool.max_with_pledge)} with this pledge")
     if pool.quota is not None:
@@ -216,8 +216,8 @@ def preview(
         rows.append((f"Rate ({term_label(term).lower()})", rate))
     if q.interest is not None:
         span = "per day while open" if term == FLEXIBLE else f"over {term} days"
-        rows.append(("Interest", f"≈ {grouped(q.interest)} {coin.currency} {span}"))
-    used = [f"{c} {grouped(p)} USDT" for c in (coll, coin.currency)
+        rows.append(("Interest", f"≈ {grouped(q.interest)} {html.escape(coin.currency)} {span}"))
+    used = [f"{html.escape(c)} {grouped(p)} USDT" for c in (coll, coin.currency)
             if (p := prices.get(c)) is not None and c != "USDT"]
     when = f"as of {utc_clock(fetched_at)} UTC ({age_text(age)} ago)"
     if stale:

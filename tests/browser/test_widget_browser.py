@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
+from support import PLANTED_KEY, PLANTED_SECRET, keyring_env
 
 from loan_widgets.ledger import Ledger, LedgerRow
 
@@ -48,6 +49,18 @@ HELD_NOTEBOOK = make_notebook(
     "w = BorrowWidget(client=client)\nw",
 )
 
+# A profile stored in the kernel (file keyring, isolated config folder), bound to a sandbox of
+# the kernel's own that knows its key.
+PROFILE_NOTEBOOK = make_notebook(
+    "from loan_widgets import BorrowWidget, keys\n"
+    "from loan_widgets.sandbox import Sandbox, SandboxServer\n"
+    f"exchange = Sandbox(seed=0)\nexchange.add_credentials({PLANTED_KEY!r}, "
+    f"secret={PLANTED_SECRET!r})\n"
+    "server = SandboxServer(exchange).start()\n"
+    f"keys.add('tn', network='testnet', host=server.base_url, api_key={PLANTED_KEY!r},\n"
+    f"         api_secret={PLANTED_SECRET!r}, check=False)\n"
+    "w = BorrowWidget()\nw",
+)
 NEW_API_NOTEBOOK = make_notebook(
     "from loan_widgets import BorrowWidget\nw = BorrowWidget(api='new')\nw",
 )
@@ -176,10 +189,11 @@ class TestBorrowWidgetInBrowser:
         rows = Ledger(server.ledger_path).rows()
         assert [(r.status, r.source) for r in rows] == [("accepted", "widget")]
 
-    def test_new_api_form_in_voila(self, voila_server, page: Page) -> None:
+    def test_new_api_form_in_voila(self, voila_server, page: Page, tmp_path: Path) -> None:
         """The new API's form: the pool's LTV before and after a pledge, the rate that fills a
         14-day order now (the Use button), Borrow: a fixed order in the kernel's ledger."""
-        server = voila_server(NEW_API_NOTEBOOK, "borrow-widget-new-api.ipynb")
+        server = voila_server(NEW_API_NOTEBOOK, "borrow-widget-new-api.ipynb",
+                              env={"LOAN_WIDGETS_CONFIG_DIR": str(tmp_path / "no-profiles")})
         page.goto(server.url, timeout=60_000)
         widget = page.locator(".lw-borrow-widget")
         expect(widget).to_be_visible(timeout=60_000)
@@ -210,3 +224,32 @@ class TestBorrowWidgetInBrowser:
         assert [(r.api, r.term, r.source, r.status, str(r.loan_amount)) for r in rows] == [
             ("new", "14", "widget", "accepted", "1000")]
         assert NEW_API_SCREENSHOT.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    def test_profile_picker_in_voila(self, voila_server, page: Page, tmp_path: Path) -> None:
+        """A configured profile is offered beside the badge; picking it makes the widget act
+        for it: TESTNET, its masked key, its host; the order lands in the ledger as testnet."""
+        server = voila_server(PROFILE_NOTEBOOK, "profile-widget.ipynb",
+                              env=keyring_env(tmp_path / "kernel-keys"))
+        page.goto(server.url, timeout=60_000)
+        widget = page.locator(".lw-borrow-widget")
+        expect(widget).to_be_visible(timeout=60_000)
+        badge = widget.locator(".lw-badge")
+        expect(badge).to_contain_text("SANDBOX")
+        picker = widget.locator(".lw-profile select")
+        expect(picker).to_be_visible()
+        picker.select_option(label="tn · testnet · PL***42")
+        expect(badge).to_contain_text("TESTNET", timeout=15_000)
+        expect(badge).to_contain_text("profile tn · key PL***42")
+        expect(badge).not_to_contain_text(PLANTED_KEY)
+        widget.locator(".lw-loan-amount input").fill("550")
+        button = widget.locator("button.lw-borrow")
+        expect(button).to_contain_text("Borrow 550 USDT", timeout=15_000)
+        widget.screenshot(path=str(REPO / ".test-artifacts" / "browser" / "profile-widget.png"))
+        button.click()
+        status = widget.locator(".lw-status")
+        expect(status).to_contain_text(ORDER_ID, timeout=30_000)
+        match = ORDER_ID.search(status.inner_text())
+        assert match is not None
+        rows = [r for r in Ledger(server.ledger_path).rows() if r.order_id == match.group(1)]
+        assert [(r.network, r.source, r.status) for r in rows] == [
+            ("testnet", "widget", "accepted")]

@@ -177,6 +177,24 @@ class TestBorrowWidgetPicker:
         assert "profile 'other' cannot be used" in widget.output.outputs[-1]["text"]
         assert "no credentials profile named 'other'" in widget.output.outputs[-1]["text"]
 
+    def test_refresh_reads_the_profiles_again(
+        self, widget: BorrowWidget, client: LoanClient, server: SandboxServer
+    ) -> None:
+        """A profile added after the widget opened appears on Refresh; removing the one in use
+        takes the widget back to the client it was given, and says so."""
+        store_profile("late", "testnet", PLANTED_KEY, PLANTED_SECRET, host=server.base_url)
+        assert "late" not in [v for _, v in widget.profile_picker.options]
+        widget.refresh_button.click()
+        assert ("late · testnet · PL***42", "late") in widget.profile_picker.options
+        widget.profile_picker.value = "late"
+        assert widget.client.profile == "late"
+        keys.remove("late")
+        widget.refresh_button.click()
+        assert widget.client is client and widget.profile_picker.value == ""
+        logged = "".join(o["text"] for o in widget.output.outputs)
+        assert "profile 'late' is no longer configured" in logged
+        assert widget.state is FormState.IDLE and "SANDBOX" in widget.badge.value
+
     def test_the_picker_is_off_while_sending(
         self, widget: BorrowWidget, exchange: Sandbox
     ) -> None:
@@ -258,6 +276,13 @@ class TestLoanDeskPicker:
         desk._apply(late)  # what the live refresh does with it on the kernel's thread
         assert [p.key for p in desk.snapshot.positions] == [f"legacy:{other_loan}"]
         assert mine not in desk.table.value
+
+    def test_refresh_reads_the_profiles_again(self, desk: LoanDesk, server: SandboxServer
+                                              ) -> None:
+        """A profile added after the desk opened appears when Refresh is pressed."""
+        store_profile("late", "testnet", PLANTED_KEY, PLANTED_SECRET, host=server.base_url)
+        desk.refresh_button.click()
+        assert ("late · testnet · PL***42", "late") in desk.profile_picker.options
 
     def test_back_to_the_given_client(self, desk: LoanDesk, client: LoanClient) -> None:
         """'as given' restores the desk's own client and its badge."""
