@@ -61,6 +61,8 @@ class ProfilePicker(widgets.Dropdown):
         on_error: Callable[[str], None],
     ) -> None:
         self.given = client
+        self.given_profile: str | None = getattr(client, "profile", None)
+        """The profile the given client was built with, if any."""
         self.stored: dict[str, Profile] = {}
         self.note = ""
         self._on_client = on_client
@@ -80,7 +82,7 @@ class ProfilePicker(widgets.Dropdown):
     @property
     def profile(self) -> Profile | None:
         """The stored profile of the client in use, if it uses one."""
-        name = self.value or self.given.profile
+        name = self.value or self.given_profile
         return self.stored.get(name) if name else None
 
     def reload(self) -> bool:
@@ -95,14 +97,14 @@ class ProfilePicker(widgets.Dropdown):
         except LoanWidgetsError as error:  # a broken profiles file: say so, offer none
             self.stored, self.note = {}, _one_line(error)
         options = []
-        if self.given.profile not in self.stored:
+        if self.given_profile not in self.stored:
             options.append((f"as given: {self.given.network} · {self.given.account}", GIVEN))
         options += [
             (f"{p.name} · {p.network} · {mask(p.api_key)}", p.name)
             for p in sorted(self.stored.values(), key=lambda p: (p.network, p.name))
         ]
         current = self.value if self.value is not None else (
-            self.given.profile if self.given.profile in self.stored else GIVEN)
+            self.given_profile if self.given_profile in self.stored else GIVEN)
         values = [v for _, v in options]
         self._quiet = True
         try:
@@ -121,7 +123,7 @@ class ProfilePicker(widgets.Dropdown):
     def client_for(self, name: str) -> LoanClient:
         """The client for profile ``name`` (the given one for ``""`` or its own profile)."""
         given = self.given
-        if name in (GIVEN, given.profile):
+        if name in (GIVEN, self.given_profile):
             return given
         return LoanClient(profile=name, ledger=given.ledger, source=given.source,
                           timeout=given.settings.timeout)

@@ -90,6 +90,16 @@ class TestBorrowWidgetPicker:
         ]
         assert widget.profile_picker.value == ""
 
+    def test_a_client_built_for_a_profile(self, ledger: Ledger) -> None:
+        """LoanClient(profile='tn') given: the picker shows tn, with no separate entry."""
+        w = BorrowWidget(client=LoanClient(profile="tn", ledger=ledger))
+        assert w.profile_picker.value == "tn" and w.profile is not None
+        assert "" not in [v for _, v in w.profile_picker.options]
+        assert "profile <b>tn</b> · key <code>PL***42</code>" in w.badge.value
+        w.profile_picker.value = "other"
+        w.profile_picker.value = "tn"
+        assert w.client.profile == "tn" and w.client is w.profile_picker.given
+
     def test_picking_signs_with_that_profile(
         self, widget: BorrowWidget, client: LoanClient, exchange: Sandbox, ledger: Ledger,
         server: SandboxServer,
