@@ -8,6 +8,11 @@ asks a :class:`~loan_widgets.client.LoanClient` for
   :meth:`loan_widgets.quote.MarketData.from_wire`;
 * this account's limits for one coin pair (``borrowable-collateralisable-number``,
   signed), which move with the account's balances;
+* for the new loan API (:meth:`MarketDataCache.load_new` and on demand): its
+  coin tables (``loanable-data``, ``collateral-data``, public), the fixed-rate
+  market of one coin (``borrow-order-quote``, public) and the account's pool
+  with ``max-loan`` of one coin (``position``, ``max-loan``, signed), parsed
+  by :mod:`loan_widgets.new_market`;
 
 and keeps each for :attr:`MarketDataCache.ttl` seconds, so that a quote, pure
 arithmetic in :mod:`loan_widgets.quote`, never waits for the network. The
@@ -22,6 +27,8 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from .errors import LoanWidgetsError
+from .new_market import NewMarket, Offer, PoolAccount, offers_from_wire
 from .quote import Limits, MarketData
 
 if TYPE_CHECKING:
@@ -55,6 +62,10 @@ class MarketDataCache:
         self.data: MarketData | None = None
         """The last coin tables and prices fetched (``None`` before the first success)."""
         self._limits: dict[tuple[str, str], Limits] = {}
+        self.new: NewMarket | None = None
+        """The new API's coin tables (``None`` until :meth:`load_new` succeeds)."""
+        self._offers: dict[str, tuple[float, tuple[Offer, ...]]] = {}
+        self._accounts: dict[str, PoolAccount] = {}
 
     def load(self) -> MarketData:
         """Fetch coin tables and prices now; on success they replace the kept ones.
@@ -98,5 +109,59 @@ class MarketDataCache:
         return fresh
 
     def forget_limits(self) -> None:
-        """Drop every kept limit: balances changed (an order was sent), read them again."""
+        """Drop every kept limit, pool and market: an order was sent, read them again."""
         self._limits.clear()
+        self._accounts.clear()
+        self._offers.clear()
+
+    # -- the new loan API ---------------------------------------------------------------
+
+    def load_new(self) -> NewMarket:
+        """Fetch the new API's coin tables now (two public GETs); they replace the kept ones.
+
+        Forgets the kept pools and markets too. Raises what the client raises.
+        """
+        loan_items = self.client.new.loanable_data()
+        collateral = self.client.new.collateral_data()
+        self.new = NewMarket.from_wire(loan_items, collateral, self.clock())
+        self._accounts.clear()
+        self._offers.clear()
+        return self.new
+
+    def _fresh(self, fetched_at: float) -> bool:
+        return self.clock() - fetched_at < self.ttl
+
+    def cached_offers(self, coin: str) -> tuple[Offer, ...] | None:
+        """The kept fixed-rate market of ``coin``, fresh or not; never calls the network."""
+        kept = self._offers.get(coin)
+        return None if kept is None else kept[1]
+
+    def offers(self, coin: str) -> tuple[Offer, ...]:
+        """Lenders' offers for ``coin``, every term (``borrow-order-quote``, one public GET)."""
+        kept = self._offers.get(coin)
+        if kept is not None and self._fresh(kept[0]):
+            return kept[1]
+        found = offers_from_wire(self.client.new.borrow_order_quote(coin, "apy", limit=100))
+        self._offers[coin] = (self.clock(), found)
+        return found
+
+    def cached_account(self, loan_coin: str) -> PoolAccount | None:
+        """The kept pool and ``max-loan`` of ``loan_coin``, fresh or not; no network."""
+        return self._accounts.get(loan_coin)
+
+    def account(self, loan_coin: str) -> PoolAccount:
+        """The account's pool and what it may borrow of ``loan_coin`` (two signed reads).
+
+        Needs :attr:`data` (its prices value the pool) and :attr:`new` (its bands).
+        """
+        kept = self._accounts.get(loan_coin)
+        if kept is not None and self._fresh(kept.fetched_at):
+            return kept
+        if self.data is None or self.new is None:
+            raise LoanWidgetsError("coin data is not loaded")
+        position = self.client.new.position()
+        most = self.client.new.max_loan(loan_coin)
+        found = PoolAccount.from_wire(loan_coin, position, most, self.data.prices,
+                                      self.new.tiers, self.clock())
+        self._accounts[loan_coin] = found
+        return found

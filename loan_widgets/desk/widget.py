@@ -2,7 +2,7 @@
 
 ::
 
-    ┌ badge: SANDBOX · Loan desk · account ───── [Refresh] [Pause] every [10 s ▾] ┐
+    ┌ badge: SANDBOX · Loan desk · account ─ [Profile ▾] [Refresh] [Pause] [10 s ▾] ┐
     │ status: live · refreshed 12:00:01 UTC · 5 reads · next at 12:00:11          │
     │ notice (alerts, rate limits, errors)                                        │
     │ table: position · debt · collateral · LTV bar · margin call / liquidation   │
@@ -21,6 +21,9 @@ the kernel's thread. :class:`~loan_widgets.desk.live.Live` schedules it on the
 kernel's event loop; :class:`~loan_widgets.desk.pacing.Pacer` decides when.
 
 No widget and no trait holds a credential: the client is a plain attribute.
+``profile_picker`` (hidden when no profile is configured) picks the
+credentials profile the desk acts for: its client replaces the desk's (same
+ledger), and the positions, history and alerts start again from its account.
 """
 
 from __future__ import annotations
@@ -52,6 +55,7 @@ from ..portfolio import (
 from .actions import ActionBar
 from .adapter import Reader, targets
 from .chart import LtvChart
+from .header import DeskHeader
 from .history import History
 from .live import Live
 from .pacing import Pacer
@@ -63,9 +67,9 @@ if TYPE_CHECKING:
 
 __all__ = ["LoanDesk"]
 
-INTERVALS = (1, 2, 5, 10, 30, 60, 300)
-NETWORK_COLOURS = {"sandbox": "#2e7d32", "testnet": "#ef6c00", "mainnet": "#c62828"}
 _HUNDRED = Decimal(100)
+_STALE = object()
+"""What a read made before a profile was picked gives: nothing to show."""
 
 
 def _percent_input(value: Any, what: str) -> Decimal | None:
@@ -99,7 +103,8 @@ class LoanDesk(widgets.VBox):
         live: start refreshing on the running event loop (a Jupyter kernel).
 
     Traits: ``status`` (``live``, ``paused``, ``stopped``, ``error: ...``).
-    Sub-widgets: ``badge``, ``refresh_button``, ``pause_button``, ``interval_picker``,
+    Sub-widgets: ``header`` (a :class:`~loan_widgets.desk.header.DeskHeader`: ``badge``,
+    ``profile_picker``, ``refresh_button``, ``pause_button``, ``interval_picker``),
     ``status_html``, ``notice``, ``table``, ``alert_input``, ``shocks``, ``what_if_html``,
     ``chart``, ``actions`` (an :class:`~loan_widgets.desk.actions.ActionBar`), ``output``.
     """
@@ -135,33 +140,21 @@ class LoanDesk(widgets.VBox):
         self.stats: dict[str, Any] = {"refreshes": 0, "failures": 0, "reads": 0,
                                       "render_ms": 0.0, "delay": self.pacer.interval}
         self._build()
+        if self.profile_picker.note:
+            self._log(f"no profile can be offered: {self.profile_picker.note}")
         self.refresh()
-        self._live = Live(self.reader.read, self._apply, self._should_stop)
+        self._live = Live(self._read, self._apply, self._should_stop)
         if live:
             self.start()
 
     # -- construction ------------------------------------------------------------------------
 
     def _build(self) -> None:
-        network = self._client.network
-        colour = NETWORK_COLOURS.get(network, "#455a64")
-        self.badge = widgets.HTML(
-            f"<span style='background:{colour};color:#fff;border-radius:4px;padding:2px 8px;"
-            f"font-weight:700;font-size:12px'>{network.upper()}</span>&nbsp; <b>Loan desk</b>"
-            f" · account <code>{html.escape(self._client.account)}</code>"
-            + (" · <b style='color:#c62828'>real funds</b>" if network == "mainnet" else ""),
-            layout=widgets.Layout(flex="1 1 auto"),
-        )
-        self.refresh_button = widgets.Button(description="Refresh", icon="refresh",
-                                             layout=widgets.Layout(width="96px"))
-        self.pause_button = widgets.ToggleButton(description="Pause", icon="pause",
-                                                 layout=widgets.Layout(width="96px"))
-        self.interval_picker = widgets.Dropdown(
-            options=[(f"every {s} s" if s < 60 else f"every {s // 60} min", s)
-                     for s in INTERVALS],
-            layout=widgets.Layout(width="130px"),
-        )
-        self._set_picker(self.pacer.interval)
+        self.header = DeskHeader(self._client, self.pacer.interval, self._use_client, self._log)
+        header = self.header
+        self.badge, self.profile_picker = header.badge, header.profile_picker
+        self.refresh_button, self.pause_button = header.refresh_button, header.pause_button
+        self.interval_picker = header.interval_picker
         self.status_html = widgets.HTML()
         self.notice = widgets.HTML()
         self.table = widgets.HTML()
@@ -178,15 +171,11 @@ class LoanDesk(widgets.VBox):
         self.actions = ActionBar(self._client, source=self.source, log=self._log,
                                  on_done=self._after_action)
         for w, name in ((self.table, "lw-desk-table"), (self.notice, "lw-desk-notice"),
-                        (self.status_html, "lw-desk-status"), (self.badge, "lw-desk-badge"),
-                        (self.what_if_html, "lw-desk-whatif"), (self.shocks, "lw-desk-shocks"),
-                        (self.refresh_button, "lw-desk-refresh"),
-                        (self.pause_button, "lw-desk-pause")):
+                        (self.status_html, "lw-desk-status"),
+                        (self.what_if_html, "lw-desk-whatif"), (self.shocks, "lw-desk-shocks")):
             w.add_class(name)
-        row = widgets.Layout(align_items="center", width="100%")
         self.children = (
-            widgets.HBox([self.badge, self.refresh_button, self.pause_button,
-                          self.interval_picker], layout=row),
+            self.header,
             self.status_html,
             self.notice,
             self.table,
@@ -202,7 +191,8 @@ class LoanDesk(widgets.VBox):
         self.layout = widgets.Layout(width="100%", max_width="1100px",
                                      border="1px solid #d0d7de", padding="8px 12px")
         self.add_class("lw-loan-desk")
-        self.refresh_button.on_click(lambda _b: self.refresh_soon())
+        self.refresh_button.on_click(lambda _b: (self.profile_picker.reload(),
+                                                 self.refresh_soon()))
         self.pause_button.observe(self._on_pause, names="value")
         self.interval_picker.observe(self._on_interval, names="value")
         self.alert_input.observe(self._on_alert_input, names="value")
@@ -211,6 +201,30 @@ class LoanDesk(widgets.VBox):
     def client(self) -> LoanClient:
         """The client reads and actions go through (never synced or saved)."""
         return self._client
+
+    def _use_client(self, client: LoanClient, profile: Any) -> None:
+        """Act for another profile: its client, same ledger; positions and alerts start over."""
+        self.actions.cancel_button.click()  # a mainnet confirmation was for the other client
+        self._client = client
+        self.reader = Reader(client, new_levels=self.reader.new_levels)
+        self.actions._client = client  # same ledger: a hold stays on its ledger rows
+        self.actions.set_targets([])  # the other account's positions cannot be acted on
+        self.snapshot, self.history = None, History()
+        self._fired, self._alert_lines = frozenset(), {}
+        self.table.value = self.what_if_html.value = ""
+        self.header.show(client)
+        who = f"profile {profile.name} ({profile.network})" if profile else "the client as given"
+        self._log(f"acting for {who}: reading its positions")
+        self.refresh_soon()
+
+    def _read(self) -> Any:
+        """The live refresh's reads, with the reader of the moment (stale if one was picked)."""
+        reader = self.reader
+        try:
+            result: Any = reader.read()
+        except Exception as error:  # handed to _apply, which shows it
+            result = error
+        return _STALE if reader is not self.reader else result
 
     # -- live refresh -----------------------------------------------------------------------
 
@@ -259,7 +273,7 @@ class LoanDesk(widgets.VBox):
     @interval.setter
     def interval(self, seconds: float) -> None:
         self.pacer.interval = seconds
-        self._set_picker(self.pacer.interval)
+        self.header.set_interval(self.pacer.interval)
         if self._live_running():
             self._live.poke()  # the next refresh comes at once, then at the new interval
 
@@ -297,6 +311,8 @@ class LoanDesk(widgets.VBox):
     # -- one refresh, applied on the kernel's thread ---------------------------------------
 
     def _apply(self, result: Reads | BaseException) -> float:
+        if result is _STALE:
+            return float(self.stats["delay"])
         now_ms = int(time.time() * 1000 + (self._client.clock_offset_ms or 0.0))
         if isinstance(result, BaseException):
             self.stats["failures"] += 1
@@ -451,8 +467,7 @@ class LoanDesk(widgets.VBox):
 
     def _on_pause(self, change: Any) -> None:
         self._live.paused = bool(change["new"])
-        self.pause_button.description = "Resume" if change["new"] else "Pause"
-        self.pause_button.icon = "play" if change["new"] else "pause"
+        self.header.show_paused(bool(change["new"]))
         self.status = "paused" if change["new"] else ("live" if self.live else "stopped")
         if not change["new"]:
             self._live.poke()
@@ -472,13 +487,6 @@ class LoanDesk(widgets.VBox):
             self._fired = frozenset()
             self.table.value = positions_table(self.snapshot, self._thresholds(self.snapshot),
                                                self._fired)
-
-    def _set_picker(self, seconds: float) -> None:
-        values = [v for _, v in self.interval_picker.options]
-        if seconds not in values:
-            self.interval_picker.options = [*self.interval_picker.options,
-                                            (f"every {seconds:g} s", seconds)]
-        self.interval_picker.value = seconds
 
     def _status_line(self, extra: str = "") -> None:
         parts = []

@@ -73,13 +73,22 @@ class BorrowWidget(BorrowForm):
         dry_run: Borrow shows the exact signed request (key masked, signature
             hidden) and sends nothing.
 
-    Sub-widgets: ``badge``, ``refresh_button``, ``notice``, ``retry_button``,
+    Sub-widgets: ``badge``, ``profile_picker`` (a
+    :class:`~loan_widgets.widget.profile_picker.ProfilePicker`, hidden with no
+    profile configured), ``refresh_button``, ``notice``, ``retry_button``,
     ``api_switch``, ``loan_amount``, ``loan_coin``, ``loan_hint``,
     ``collateral_amount``, ``collateral_coin``, ``collateral_hint``, ``term``
     (a :class:`~loan_widgets.widget.term_picker.TermPicker`), ``new_api_row``
-    (``annual_rate``, ``rate_hint``), ``preview``, ``borrow_button``,
-    ``confirm_button``, ``cancel_button``, ``reconcile_button``,
-    ``send_anyway_button``, ``status_html``, ``orders_html``, ``output``.
+    (``annual_rate``, ``use_rate_button``, ``rate_hint``), ``preview``,
+    ``borrow_button``, ``confirm_button``, ``cancel_button``,
+    ``reconcile_button``, ``send_anyway_button``, ``status_html``,
+    ``orders_html``, ``output``.
+
+    On the new API the form borrows against the account's pooled collateral
+    (:mod:`loan_widgets.widget.pool_form`): the loan amount is required, the
+    collateral amount is an optional pledge, and the preview shows the pool's
+    LTV before and after, what the account can borrow, and for a fixed term
+    the rate at which the amount fills now.
 
     Traits (read-only but ``last_order_id``): ``state`` (a
     :class:`~loan_widgets.widget.state.FormState`), ``message`` (its detail),
@@ -87,8 +96,10 @@ class BorrowWidget(BorrowForm):
     and ``last_order_id``.
 
     Also: :meth:`prefill`, :meth:`refresh`, ``quote`` (the last
-    :class:`~loan_widgets.quote.Quote`), ``hold`` (the held ledger rows),
-    ``sending``, ``ignored_clicks``, ``client``, ``network``, ``api``,
+    :class:`~loan_widgets.quote.Quote`, a
+    :class:`~loan_widgets.pool_quote.PoolQuote` on the new API), ``hold`` (the
+    held ledger rows), ``sending``, ``ignored_clicks``, ``client``,
+    ``profile`` (the credentials profile picked), ``network``, ``api``,
     ``dry_run``, ``market`` (the data cache), and the tunables ``cache_ttl``,
     ``rearm_after`` and ``confirm_window`` (seconds).
     """
@@ -423,5 +434,6 @@ class BorrowWidget(BorrowForm):
     def _on_refresh(self, _button: Any = None) -> None:
         if self._sending:
             return
-        self._load()
+        if not self.profile_picker.reload():  # profiles added or removed meanwhile
+            self._load()  # (a switch back to the given client has loaded its data)
         self._check_hold()

@@ -1,11 +1,17 @@
 """``BorrowForm``: the form's data and editing, the layer under ``BorrowWidget``'s Borrow button.
 
-Data flow: widget text → :func:`loan_widgets.quote.quote` (``Decimal``, on data
-kept by :class:`~loan_widgets.marketdata.MarketDataCache`) →
+Data flow: widget text → :func:`loan_widgets.quote.quote` (legacy) or
+:func:`loan_widgets.pool_quote.new_quote` (the new API, see
+:mod:`loan_widgets.widget.pool_form`) (``Decimal``, on data kept by
+:class:`~loan_widgets.marketdata.MarketDataCache`) →
 :class:`~loan_widgets.orders.BorrowRequest`. Floats never appear, and typing
 never calls the network: coin data and prices are fetched when the widget is
 built, on Refresh, and on a coin change once they are older than
-``cache_ttl``; account limits after every submit too.
+``cache_ttl``; account limits (the new API: the pool and ``max-loan``) after
+every submit too.
+
+Picking a credentials profile (``profile_picker``) gives the form another
+client: its data is loaded again from that client's host.
 
 The form's outcome lives in traits, because ipywidgets swallows exceptions
 raised in callbacks: ``state`` (a :class:`~loan_widgets.widget.state.FormState`),
@@ -17,30 +23,32 @@ from __future__ import annotations
 
 import functools
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
-from typing import Any, TypeVar
+from typing import Any
 
 from traitlets import Unicode, UseEnum
 
 from ..client import LoanClient
-from ..errors import CredentialsError, LoanWidgetsError, ValidationError
+from ..credentials import mask
+from ..errors import CredentialsError, LoanWidgetsError
 from ..marketdata import DEFAULT_TTL_S, MarketDataCache
 from ..numbers import trimmed
 from ..orders import BorrowRequest
-from ..quote import APIS, Quote, quote
-from ..terms import FLEXIBLE
+from ..profiles import Profile
+from ..quote import Quote, quote
 from . import render
+from .common import one_line, reported, resolve_api
 from .hold import Hold
+from .pool_form import PoolForm
+from .profile_picker import ProfilePicker, host_of
 from .state import FormState, status_text
 from .view import BorrowView
 
 __all__ = ["HOLD_HELP", "BorrowForm", "one_line", "reported", "resolve_api"]
 
 ORDERS_SHOWN = 5
-DEFAULT_LOAN_COIN = "USDT"
-DEFAULT_COLLATERAL_COIN = "BTC"
 NOTHING_TYPED = ("enter a loan amount or a collateral amount",)
 HOLD_HELP = (
     " <b>Borrow is held until the order is settled</b>: <i>Check the exchange</i> reads the "
@@ -48,54 +56,9 @@ HOLD_HELP = (
 )
 """The status line's explanation of a hold (markup)."""
 
-_F = TypeVar("_F", bound=Callable[..., Any])
 
 
-def reported(method: _F) -> _F:
-    """Run a callback; any exception lands in ``status`` and ``output``, never nowhere."""
-
-    @functools.wraps(method)
-    def wrapper(self: BorrowForm, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return method(self, *args, **kwargs)
-        except Exception as error:  # ipywidgets would swallow it
-            self._crashed(method.__name__, error)
-            return None
-
-    return wrapper  # type: ignore[return-value]
-
-
-def one_line(error: BaseException) -> str:
-    """An error as one line of text (its type name when it has no message)."""
-    return " ".join(str(error).split()) or type(error).__name__
-
-
-def _magic_api() -> str | None:
-    """The API ``%config BorrowMagics.api`` chose in the running IPython, if any."""
-    try:
-        from IPython import get_ipython
-    except ImportError:  # pragma: no cover - ipywidgets depends on IPython
-        return None
-    shell = get_ipython()
-    for configurable in getattr(shell, "configurables", ()):
-        if type(configurable).__name__ == "BorrowMagics":
-            api = getattr(configurable, "api", None)
-            return api if isinstance(api, str) else None
-    return None
-
-
-def resolve_api(api: str | None, client: Any) -> str:
-    """``api``, else the client's choice, else ``%config BorrowMagics.api``, else ``legacy``."""
-    if api is None:
-        chosen = getattr(client, "api", None)
-        api = chosen if isinstance(chosen, str) else (_magic_api() or "legacy")
-    value = str(api).strip().lower()
-    if value not in APIS:
-        raise ValidationError(f"api {api!r} is not known: use legacy or new")
-    return value
-
-
-class BorrowForm(BorrowView):
+class BorrowForm(PoolForm, BorrowView):
     """The BorrowWidget's form: coin data, typing, the live quote and the status."""
 
     state = UseEnum(FormState, default_value=FormState.LOADING, read_only=True,
@@ -122,8 +85,11 @@ class BorrowForm(BorrowView):
         self._pending_prefill: BorrowRequest | None = None
         self.quote = Quote(None, problems=("coin data is not loaded",))
         self.ignored_clicks = 0
-        self._build(resolve_api(api, self._client))
+        picker = ProfilePicker(self._client, self._use_client, self._profile_refused)
+        self._build(resolve_api(api, self._client), picker)
         self._wire()
+        if picker.note:
+            self._log(f"no profile can be offered: {picker.note}")
         self._show_badge()
         self._load()
 
@@ -138,6 +104,7 @@ class BorrowForm(BorrowView):
         self.annual_rate.observe(self._on_form, names="value")
         self.api_switch.observe(self._on_api, names="value")
         self.retry_button.on_click(self._on_retry)
+        self.use_rate_button.on_click(self._on_use_rate)
 
     # -- properties ------------------------------------------------------------------------
 
@@ -145,6 +112,11 @@ class BorrowForm(BorrowView):
     def client(self) -> LoanClient:
         """The client orders go through (not a trait: it is never synced or saved)."""
         return self._client
+
+    @property
+    def profile(self) -> Profile | None:
+        """The credentials profile orders are signed with (``None``: the client as given)."""
+        return self.profile_picker.profile
 
     @property
     def network(self) -> str:
@@ -202,31 +174,45 @@ class BorrowForm(BorrowView):
         finally:
             self._quiet -= 1
 
-    def _host(self) -> str:
-        host = getattr(self._client, "host", None)
-        if isinstance(host, str) and host:
-            return render.host_label(host) if "://" in host else host
-        base_url = self._client.settings.base_url
-        if base_url is None and self.network == "sandbox":
-            return ""
-        return render.host_label(base_url or self._client.base_url)
-
     def _show_badge(self) -> None:
+        profile = self.profile
+        account = mask(profile.api_key) if profile is not None else self._client.account
         self.badge.value = render.badge(
-            self.network, self._client.account, self._host(), api=self.api, dry_run=self.dry_run
+            self.network, account, host_of(self._client), api=self.api, dry_run=self.dry_run,
+            profile=profile.name if profile is not None else None,
         )
+
+    # -- the profile ----------------------------------------------------------------------------
+
+    @reported
+    def _use_client(self, client: LoanClient, profile: Profile | None) -> None:
+        """Act for another profile: its client, its host's data, its badge (a hold stays)."""
+        self._disarm()
+        self._client = client
+        self.market = MarketDataCache(client, ttl=self.market.ttl)
+        self._show_badge()
+        who = (f"profile {profile.name} ({profile.network}, key {mask(profile.api_key)})"
+               if profile is not None else f"the client as given ({client.network})")
+        self._log(f"acting for {who}: loading its data")
+        self._load()
+
+    def _profile_refused(self, text: str) -> None:
+        self._log(text)
+        self._update_status(note=f"Not switched: {text}.")
 
     # -- loading data ------------------------------------------------------------------------
 
     def _load(self) -> bool:
         """Fetch coin data and prices; on failure show a message and the retry button."""
-        first_load = self.market.data is None
+        first_load = self.market.data is None or (self.api == "new" and self.market.new is None)
         self._enter(FormState.LOADING)
         try:
-            data = self.market.load()
+            self.market.load()
+            if self.api == "new":
+                self.market.load_new()
         except Exception as error:  # shown in the widget, not raised
             message = one_line(error)
-            if self.market.data is None:
+            if self.market.data is None or (self.api == "new" and self.market.new is None):
                 self._show_notice(render.notice_load_failed(message), retry=True)
                 self._enter(FormState.ERROR, f"could not load coin data: {message}")
                 self._log(f"could not load coin data: {message}")
@@ -240,17 +226,7 @@ class BorrowForm(BorrowView):
         if first_load:
             self._set_inputs_disabled(False)
         self._show_notice("", retry=False)
-        with self._quietly():
-            for dropdown, coins, default in (
-                (self.loan_coin, sorted(data.loan_coins), DEFAULT_LOAN_COIN),
-                (self.collateral_coin, sorted(data.collateral_coins), DEFAULT_COLLATERAL_COIN),
-            ):
-                if first_load or set(dropdown.options) != set(coins):
-                    current = dropdown.value
-                    dropdown.options = coins
-                    dropdown.value = next(
-                        (c for c in (current, default) if c in coins), coins[0] if coins else None
-                    )
+        self._set_coin_options(first_load)
         self._has_credentials = self._credentials_available()
         self._fetch_limits()
         self._refresh_orders()
@@ -275,7 +251,10 @@ class BorrowForm(BorrowView):
         """This account's limits for the pair (a signed GET, legacy API) when there is a key."""
         loan, collateral = self._pair()
         self._limits_note = ""
-        if self.api != "legacy" or not self._has_credentials or not loan or not collateral:
+        if self.api == "new":
+            self._fetch_pool()
+            return
+        if not self._has_credentials or not loan or not collateral:
             return
         if loan == collateral:
             return
@@ -294,8 +273,9 @@ class BorrowForm(BorrowView):
         other = self.collateral_amount if which == "loan" else self.loan_amount
         if text:
             self._driver = which
-            with self._quietly():
-                other.value = ""
+            if self.api == "legacy":  # the new API takes both: a loan and a pledge
+                with self._quietly():
+                    other.value = ""
         elif self._driver == which:
             self._driver = None
         self._after_change()
@@ -321,7 +301,12 @@ class BorrowForm(BorrowView):
         if self.term.set_api(change["new"]):
             self._log(f"the {change['new']} loan API offers no {picked}-day term: "
                       "term set to flexible")
+        if change["new"] == "legacy" and self.loan_amount.value and self.collateral_amount.value:
+            with self._quietly():  # the legacy API sizes one from the other: keep the last typed
+                (self.loan_amount if self._driver == "collateral"
+                 else self.collateral_amount).value = ""
         self._show_badge()
+        self._switched_api(change["new"])
         self._fetch_limits()
         self._after_change()
 
@@ -343,30 +328,23 @@ class BorrowForm(BorrowView):
     # -- rendering (the hot path: no network) -----------------------------------------------
 
     def _render(self) -> Quote:
+        if self.api == "new":
+            return self._render_new()
         data = self.market.data
-        api = self.api
-        limits = self.market.cached_limits(*self._pair()) if api == "legacy" else None
+        limits = self.market.cached_limits(*self._pair())
         q = quote(
             data, self.loan_coin.value, self.collateral_coin.value, self.term.value,
             self.loan_amount.value, self.collateral_amount.value, self._driver, limits,
-            api=api, rate_text=self.annual_rate.value,
         )
         self.quote = q
         loan = data.loan_coins.get(self.loan_coin.value or "") if data else None
         coll = data.collateral_coins.get(self.collateral_coin.value or "") if data else None
         if loan is not None:
-            offered = self.term.terms if api == "new" else [
-                t for t in self.term.terms if loan.rates.get(t) is not None
-            ]
-            self.term.set_offered(loan.currency, offered, loan.rates if api == "legacy" else {})
+            offered = [t for t in self.term.terms if loan.rates.get(t) is not None]
+            self.term.set_offered(loan.currency, offered, loan.rates)
         elif data is None:
             self._set_inputs_disabled(True)
-        fixed_new = api == "new" and self.term.value != FLEXIBLE
-        self._show_new_api_row(fixed_new)
-        self.rate_hint.value = (
-            render.problem(q.term_problem) if fixed_new and q.term_problem
-            else render.muted("offered to lenders: a fixed order matches at this rate or waits")
-        )
+        self._show_new_api_row(False)
         if data is None or loan is None or coll is None:
             self.loan_hint.value = self.collateral_hint.value = self.preview.value = ""
         else:
@@ -473,7 +451,8 @@ class BorrowForm(BorrowView):
             if request.loan_amount is not None:
                 self._driver = "loan"
                 self.loan_amount.value = trimmed(request.loan_amount)
-                self.collateral_amount.value = ""
+                pledge = request.collateral_amount if self.api == "new" else None
+                self.collateral_amount.value = "" if pledge is None else trimmed(pledge)
             elif request.collateral_amount is not None:
                 self._driver = "collateral"
                 self.collateral_amount.value = trimmed(request.collateral_amount)

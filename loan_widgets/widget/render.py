@@ -28,6 +28,7 @@ from .state import COLOURS, FormState
 __all__ = [
     "NETWORK_COLOURS",
     "STATUS_COLOURS",
+    "acting_for",
     "age_text",
     "badge",
     "borrow_label",
@@ -164,9 +165,20 @@ def host_label(url: str) -> str:
     return urlsplit(url.strip()).netloc.rpartition("@")[2]
 
 
-def badge(network: str, account: str, host: str, *, api: str, dry_run: bool = False) -> str:
-    """The header: network in its colour, masked account, host, API, and warnings."""
+def acting_for(account: str, profile: str | None = None) -> str:
+    """Who a widget acts for: ``account SA***01``, or ``profile main · key MA***01``."""
+    if profile:
+        return f"profile <b>{html.escape(profile)}</b> · key <code>{html.escape(account)}</code>"
+    return f"account <code>{html.escape(account)}</code>"
+
+
+def badge(
+    network: str, account: str, host: str, *, api: str, dry_run: bool = False,
+    profile: str | None = None,
+) -> str:
+    """The header: network in its colour, profile, masked account, host, API, and warnings."""
     colour = NETWORK_COLOURS.get(network, "#455a64")
+    who = acting_for(account, profile)
     where = f" · <span style='color:{_MUTED}'>{html.escape(host)}</span>" if host else ""
     api_text = "new loan API" if api == "new" else "legacy loan API"
     warning = " · <b style='color:#c62828'>real funds</b>" if network == "mainnet" else ""
@@ -178,7 +190,7 @@ def badge(network: str, account: str, host: str, *, api: str, dry_run: bool = Fa
     return (
         f"<span style='background:{colour};color:#fff;border-radius:4px;padding:2px 8px;"
         f"font-weight:700;letter-spacing:.06em;font-size:12px'>{html.escape(network.upper())}"
-        f"</span>&nbsp; <b>Crypto loan</b> · account <code>{html.escape(account)}</code>{where}"
+        f"</span>&nbsp; <b>Crypto loan</b> · {who}{where}"
         f" · <span style='color:{_MUTED}'>{api_text}</span>{warning}"
     )
 
@@ -374,6 +386,8 @@ def describe(request: BorrowRequest, q: Quote) -> str:
         loan = request.loan_currency
     if request.collateral_amount is not None:
         coll = f"{grouped(request.collateral_amount)} {request.collateral_currency}"
+    elif q.api == "new" and q.collateral_amount == 0:
+        coll = "the pool"  # the pool already covers the loan: nothing more is pledged
     elif q.collateral_amount is not None:
         coll = f"≈ {grouped(q.collateral_amount)} {request.collateral_currency}"
     else:

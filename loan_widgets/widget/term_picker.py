@@ -12,7 +12,7 @@ from traitlets import TraitError, Unicode, observe, validate
 
 from ..quote import terms_for
 from ..terms import FLEXIBLE, LEGACY_TERMS, NEW_API_TERMS, term_label
-from . import render
+from . import render, render_pool
 
 __all__ = ["ALL_TERMS", "TermPicker"]
 
@@ -110,19 +110,20 @@ class TermPicker(widgets.HBox):
             self._syncing = False
 
     def set_offered(
-        self, coin: str, offered: Collection[str], rates: Mapping[str, Decimal | None]
+        self, coin: str, offered: Collection[str], rates: Mapping[str, Decimal | None],
+        *, annual: bool = False,
     ) -> None:
-        """Enable the shown terms in ``offered``, disable the others; tooltips give the rate."""
-        key = (coin, self._api, tuple(offered), tuple(rates.get(t) for t in self.terms))
+        """Enable the shown terms in ``offered``, disable the others; tooltips give the rate
+        (hourly, or with ``annual`` the new API's annual rates: flexible, lowest offers)."""
+        key = (coin, self._api, tuple(offered), tuple(rates.get(t) for t in self.terms), annual)
         if key == self._shown_offer:
             return  # called on every keystroke: the buttons already show this
         self._shown_offer = key
+        tooltip = render_pool.term_tooltip if annual else render.term_tooltip
         for term in self.terms:
             button = self.buttons[term]
             button.disabled = term not in offered
-            button.tooltip = render.term_tooltip(
-                term, rates.get(term), coin, offered=term in offered
-            )
+            button.tooltip = tooltip(term, rates.get(term), coin, offered=term in offered)
 
     def disable_all(self) -> None:
         """Every button off (while sending, or with no coin data); ``set_offered`` undoes it."""

@@ -2,14 +2,15 @@
 
 ::
 
-    ┌ badge: SANDBOX · account SA***01 · host · legacy loan API ──────────── [↻ Refresh] ┐
+    ┌ badge: SANDBOX · account SA***01 · host · API ─ [Profile: main ▾] ──── [↻ Refresh] ┐
     │ notice (load failures) ............................................... [Retry]   │
     │ Loan API    [Legacy API][New API]                                                 │
     │ Borrow      [ 550             ] [USDT ▾]   min 20 · max 8,000,000 USDT              │
     │ Collateral  [ ≈ 0.01057693    ] [BTC  ▾]   ≈ estimate at initial LTV 80 %           │
     │ Term        [Flexible][7 days][14 days][30 days][90 days][180 days]   (new: + 60)    │
-    │ new-API row: Annual rate [ 0.05 ]   (only for a fixed term on the new API)          │
+    │ new-API row: Annual rate [ 0.05 ] [Use 5.5 %]  fills now  (fixed, new API only)   │
     │ preview: collateral, LTV vs margin call / liquidation, rate, interest, price        │
+    │          (new API: order, pledge, pool LTV before → after, can borrow, rate)        │
     │ [Borrow 550 USDT] [Confirm …] [Cancel] [Check the exchange] [Send anyway]  status   │
     │ recent orders (the ledger's last rows)                                              │
     │ output (a log of what happened)                                                     │
@@ -17,14 +18,17 @@
 
 This module only builds and shows: what a click does is
 :mod:`loan_widgets.widget.form`. ``new_api_row`` is the new loan API's own
-part of the form (today the annual rate a fixed order offers); a richer
-new-API form replaces its children.
+part of the form: the annual rate a fixed order offers, and a button that puts
+in the rate that fills now. ``profile_picker`` (a
+:class:`~loan_widgets.widget.profile_picker.ProfilePicker`, hidden when no
+profile is configured) picks the credentials profile.
 """
 
 from __future__ import annotations
 
 import ipywidgets as widgets
 
+from .profile_picker import ProfilePicker
 from .term_picker import TermPicker
 
 __all__ = ["BorrowView"]
@@ -39,8 +43,9 @@ def _hidden(layout: widgets.Layout, hidden: bool) -> None:
 class BorrowView(widgets.VBox):
     """The widget tree of the BorrowWidget (no behaviour: see ``BorrowWidget``)."""
 
-    def _build(self, api: str) -> None:
+    def _build(self, api: str, profile_picker: ProfilePicker) -> None:
         desc = {"description_width": LABEL_WIDTH}
+        self.profile_picker = profile_picker
         self.badge = widgets.HTML(layout=widgets.Layout(flex="1 1 auto"))
         self.refresh_button = widgets.Button(
             description="Refresh",
@@ -86,6 +91,10 @@ class BorrowView(widgets.VBox):
             tooltip="The annual rate a fixed order on the new loan API offers lenders",
             style=desc,
             layout=widgets.Layout(width="300px", flex="0 0 auto"),
+        )
+        self.use_rate_button = widgets.Button(
+            description="Use", tooltip="Offer the rate at which the whole amount fills now",
+            layout=widgets.Layout(width="auto", display="none", flex="0 0 auto"),
         )
         self.rate_hint = widgets.HTML(layout=widgets.Layout(flex="1 1 auto"))
         self.preview = widgets.HTML()
@@ -135,6 +144,7 @@ class BorrowView(widgets.VBox):
             (self.collateral_coin, "lw-collateral-coin"),
             (self.api_switch, "lw-api"),
             (self.annual_rate, "lw-annual-rate"),
+            (self.use_rate_button, "lw-use-rate"),
             (self.preview, "lw-preview"),
             (self.borrow_button, "lw-borrow"),
             (self.confirm_button, "lw-confirm"),
@@ -163,12 +173,12 @@ class BorrowView(widgets.VBox):
             ),
         )
         self.new_api_row = widgets.HBox(
-            [self.annual_rate, self.rate_hint],
+            [self.annual_rate, self.use_rate_button, self.rate_hint],
             layout=widgets.Layout(align_items="center", width="100%", margin="0 0 2px 0"),
         )
         self.new_api_row.add_class("lw-new-api")
         self.children = (
-            widgets.HBox([self.badge, self.refresh_button], layout=row),
+            widgets.HBox([self.badge, self.profile_picker, self.refresh_button], layout=row),
             self._notice_row,
             widgets.HBox([api_label, self.api_switch], layout=row),
             widgets.HBox([self.loan_amount, self.loan_coin, self.loan_hint], layout=row),
@@ -215,9 +225,16 @@ class BorrowView(widgets.VBox):
     def _show_new_api_row(self, shown: bool) -> None:
         _hidden(self.new_api_row.layout, not shown)
 
+    def _show_use_rate(self, label: str | None) -> None:
+        """Show the button that fills in the matching rate (labelled), or hide it."""
+        if label is not None:
+            self.use_rate_button.description = label
+        _hidden(self.use_rate_button.layout, label is None)
+
     def _set_inputs_disabled(self, disabled: bool) -> None:
         for w in (self.loan_amount, self.collateral_amount, self.loan_coin, self.collateral_coin,
-                  self.api_switch, self.annual_rate):
+                  self.api_switch, self.annual_rate, self.use_rate_button,
+                  self.profile_picker):
             w.disabled = disabled
         if disabled:
             self.term.disable_all()  # re-enabling only the offered terms is the form's job

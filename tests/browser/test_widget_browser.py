@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
+from support import PLANTED_KEY, PLANTED_SECRET, keyring_env
 
 from loan_widgets.ledger import Ledger, LedgerRow
 
@@ -22,11 +23,13 @@ pytestmark = pytest.mark.browser
 REPO = Path(__file__).resolve().parents[2]
 # The README's screenshot is refreshed only on request (LOAN_WIDGETS_UPDATE_SCREENSHOT=1);
 # otherwise it goes to the test artefacts, so a test run never edits tracked files.
-SCREENSHOT = (
-    REPO / "notebooks" / "img" / "borrow-widget.png"
+SCREENSHOTS = (
+    REPO / "notebooks" / "img"
     if os.environ.get("LOAN_WIDGETS_UPDATE_SCREENSHOT") == "1"
-    else REPO / ".test-artifacts" / "browser" / "borrow-widget.png"
+    else REPO / ".test-artifacts" / "browser"
 )
+SCREENSHOT = SCREENSHOTS / "borrow-widget.png"
+NEW_API_SCREENSHOT = SCREENSHOTS / "borrow-widget-new-api.png"
 
 WIDGET_NOTEBOOK = make_notebook(
     "from loan_widgets import BorrowWidget\nw = BorrowWidget()\nw",
@@ -46,7 +49,24 @@ HELD_NOTEBOOK = make_notebook(
     "w = BorrowWidget(client=client)\nw",
 )
 
+# A profile stored in the kernel (file keyring, isolated config folder), bound to a sandbox of
+# the kernel's own that knows its key.
+PROFILE_NOTEBOOK = make_notebook(
+    "from loan_widgets import BorrowWidget, keys\n"
+    "from loan_widgets.sandbox import Sandbox, SandboxServer\n"
+    f"exchange = Sandbox(seed=0)\nexchange.add_credentials({PLANTED_KEY!r}, "
+    f"secret={PLANTED_SECRET!r})\n"
+    "server = SandboxServer(exchange).start()\n"
+    f"keys.add('tn', network='testnet', host=server.base_url, api_key={PLANTED_KEY!r},\n"
+    f"         api_secret={PLANTED_SECRET!r}, check=False)\n"
+    "w = BorrowWidget()\nw",
+)
+NEW_API_NOTEBOOK = make_notebook(
+    "from loan_widgets import BorrowWidget\nw = BorrowWidget(api='new')\nw",
+)
+
 ORDER_ID = re.compile(r"order (\d{19})")
+NEW_ORDER_ID = re.compile(r"order (\d+)")
 
 
 def _borrow_in_page(page: Page, screenshot: Path | None = None, double: bool = False) -> str:
@@ -168,3 +188,68 @@ class TestBorrowWidgetInBrowser:
         expect(check).to_be_hidden()
         rows = Ledger(server.ledger_path).rows()
         assert [(r.status, r.source) for r in rows] == [("accepted", "widget")]
+
+    def test_new_api_form_in_voila(self, voila_server, page: Page, tmp_path: Path) -> None:
+        """The new API's form: the pool's LTV before and after a pledge, the rate that fills a
+        14-day order now (the Use button), Borrow: a fixed order in the kernel's ledger."""
+        server = voila_server(NEW_API_NOTEBOOK, "borrow-widget-new-api.ipynb",
+                              env={"LOAN_WIDGETS_CONFIG_DIR": str(tmp_path / "no-profiles")})
+        page.goto(server.url, timeout=60_000)
+        widget = page.locator(".lw-borrow-widget")
+        expect(widget).to_be_visible(timeout=60_000)
+        expect(widget.locator(".lw-badge")).to_contain_text("new loan API")
+        widget.locator(".lw-loan-amount input").fill("1000")
+        widget.locator(".lw-collateral-amount input").fill("0.03")
+        preview = widget.locator(".lw-preview")
+        # 1000 USDT against 0.03 BTC (1,950 USD, counted at 1 in the first band): 51.28 %
+        expect(preview).to_contain_text("after 51.28 %", timeout=15_000)
+        expect(preview).to_contain_text("before 0 % (no debt)")
+        widget.locator(".lw-term button", has_text="14 days").click()
+        use = widget.locator("button.lw-use-rate")
+        expect(use).to_have_text("Use 4.2 %", timeout=15_000)
+        use.click()
+        expect(widget.locator(".lw-annual-rate input")).to_have_value("0.042", timeout=15_000)
+        expect(preview).to_contain_text("fills now")
+        button = widget.locator("button.lw-borrow")
+        expect(button).to_contain_text("Borrow 1,000 USDT")
+        expect(button).to_be_enabled()
+        NEW_API_SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+        widget.screenshot(path=str(NEW_API_SCREENSHOT))
+        button.click()
+        status = widget.locator(".lw-status")
+        expect(status).to_contain_text("Accepted: order", timeout=30_000)
+        match = NEW_ORDER_ID.search(status.inner_text())
+        assert match is not None
+        rows = [r for r in Ledger(server.ledger_path).rows() if r.order_id == match.group(1)]
+        assert [(r.api, r.term, r.source, r.status, str(r.loan_amount)) for r in rows] == [
+            ("new", "14", "widget", "accepted", "1000")]
+        assert NEW_API_SCREENSHOT.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    def test_profile_picker_in_voila(self, voila_server, page: Page, tmp_path: Path) -> None:
+        """A configured profile is offered beside the badge; picking it makes the widget act
+        for it: TESTNET, its masked key, its host; the order lands in the ledger as testnet."""
+        server = voila_server(PROFILE_NOTEBOOK, "profile-widget.ipynb",
+                              env=keyring_env(tmp_path / "kernel-keys"))
+        page.goto(server.url, timeout=60_000)
+        widget = page.locator(".lw-borrow-widget")
+        expect(widget).to_be_visible(timeout=60_000)
+        badge = widget.locator(".lw-badge")
+        expect(badge).to_contain_text("SANDBOX")
+        picker = widget.locator(".lw-profile select")
+        expect(picker).to_be_visible()
+        picker.select_option(label="tn · testnet · PL***42")
+        expect(badge).to_contain_text("TESTNET", timeout=15_000)
+        expect(badge).to_contain_text("profile tn · key PL***42")
+        expect(badge).not_to_contain_text(PLANTED_KEY)
+        widget.locator(".lw-loan-amount input").fill("550")
+        button = widget.locator("button.lw-borrow")
+        expect(button).to_contain_text("Borrow 550 USDT", timeout=15_000)
+        widget.screenshot(path=str(REPO / ".test-artifacts" / "browser" / "profile-widget.png"))
+        button.click()
+        status = widget.locator(".lw-status")
+        expect(status).to_contain_text(ORDER_ID, timeout=30_000)
+        match = ORDER_ID.search(status.inner_text())
+        assert match is not None
+        rows = [r for r in Ledger(server.ledger_path).rows() if r.order_id == match.group(1)]
+        assert [(r.network, r.source, r.status) for r in rows] == [
+            ("testnet", "widget", "accepted")]

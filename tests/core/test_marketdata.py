@@ -127,3 +127,63 @@ class TestLimits:
         with pytest.raises(LoanWidgetsError, match="177019"):
             cache.limits("USDT", "USDT")
         assert cache.cached_limits("USDT", "USDT") is None
+
+
+NEW_PUBLIC = ("/v5/crypto-loan-common/loanable-data", "/v5/crypto-loan-common/collateral-data")
+QUOTE = "/v5/crypto-loan-fixed/borrow-order-quote"
+POSITION = "/v5/crypto-loan-common/position"
+MAX_LOAN = "/v5/crypto-loan-common/max-loan"
+
+
+def posts_to(exchange: Sandbox, path: str) -> int:
+    """POSTs to ``path`` the sandbox answered (max-loan is a POST that only reads)."""
+    return sum(1 for r in exchange.requests if r.method == "POST" and r.path == path)
+
+
+class TestNewApiData:
+    """The new API's tables, market and pool: fetched on demand, kept for the TTL."""
+
+    def test_load_new_reads_two_public_endpoints(
+        self, cache: MarketDataCache, exchange: Sandbox
+    ) -> None:
+        """The new loanable-data and collateral-data, once each, with no key."""
+        assert cache.new is None
+        new = cache.load_new()
+        for path in NEW_PUBLIC:
+            (request,) = [r for r in exchange.requests if r.path == path]
+            assert not any(k.lower().startswith("x-bapi") for k in request.headers)
+        assert new.loan_coins["USDT"].min_fixed == Decimal(100)
+        assert [t.ratio for t in new.tiers["BTC"]] == [Decimal(1), Decimal("0.95"), Decimal("0.9")]
+
+    def test_offers_are_kept_for_the_ttl(
+        self, cache: MarketDataCache, exchange: Sandbox, clock: Clock
+    ) -> None:
+        """One public GET per coin while fresh; another once older than the TTL."""
+        assert cache.cached_offers("USDT") is None
+        offers = cache.offers("USDT")
+        assert cache.offers("USDT") is offers and cache.cached_offers("USDT") is offers
+        assert gets(exchange, QUOTE) == 1
+        clock.now += 31
+        cache.offers("USDT")
+        assert gets(exchange, QUOTE) == 2
+        assert {o.term for o in offers} == {"7", "14", "30", "60", "90"}
+
+    def test_account_reads_position_and_max_loan(
+        self, cache: MarketDataCache, exchange: Sandbox, client: LoanClient, clock: Clock
+    ) -> None:
+        """Signed position and max-loan, kept for the TTL and forgotten after an order."""
+        with pytest.raises(LoanWidgetsError, match="coin data is not loaded"):
+            cache.account("USDT")
+        cache.load()
+        cache.load_new()
+        empty = cache.account("USDT")
+        assert empty.pool is None and empty.max_loan == 0 and empty.quota == Decimal(8000000)
+        assert cache.account("USDT") is empty
+        assert (gets(exchange, POSITION), posts_to(exchange, MAX_LOAN)) == (1, 1)
+        client.borrow("USDT", "550", "BTC", collateral_amount="0.02", api="new")
+        assert cache.cached_account("USDT") is empty  # kept until told
+        cache.forget_limits()
+        after = cache.account("USDT")
+        assert after.ltv == Decimal("0.423077") and after.max_loan == Decimal(490)
+        assert after.pool is not None and dict(after.pool.collateral) == {"BTC": Decimal("0.02")}
+        assert (gets(exchange, POSITION), posts_to(exchange, MAX_LOAN)) == (2, 2)

@@ -7,6 +7,9 @@ dry runs, refusals, lost answers, reconcile, ``%config``), the widget (type, cli
 lost answer), reprs of client, credentials, results and errors, root logging at DEBUG, and a
 notebook executed in a real kernel and saved with its widget state.
 
+The BorrowWidget and the LoanDesk are also driven with a keyring profile picked in their
+headers (``TestProfileChosen``), and their saved state scanned.
+
 Every artefact is scanned for the secret, for slices of the PEM's base64 body, for the
 private exponent (decimal and hex) and for the two full API keys (only masked forms may
 appear). Each test also checks that the artefacts hold what the session produced (order ids,
@@ -35,7 +38,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from IPython.utils.capture import capture_output
 from nbclient import NotebookClient
-from support import PLANTED_KEY, PLANTED_SECRET, keyring_env
+from support import PLANTED_KEY, PLANTED_SECRET, keyring_env, store_profile
 
 from loan_widgets import LoanClient, LoanWidgetsError
 from loan_widgets.credentials import mask
@@ -335,6 +338,105 @@ class TestPlantedCredentialsInProcess:
             {"magic output", "reprs", "exception texts", "widget", "widget state",
              "log records", "ledger file"}
         )
+
+
+def widget_tree(root: Any) -> list[Any]:
+    """``root`` and every widget its synced traits refer to (children, layouts, styles)."""
+    seen: dict[str, Any] = {}
+    todo = [root]
+    while todo:
+        w = todo.pop()
+        if w.model_id in seen:
+            continue
+        seen[w.model_id] = w
+        for name in w.keys:
+            value = getattr(w, name)
+            values = value if isinstance(value, (tuple, list)) else (value,)
+            todo.extend(v for v in values if isinstance(v, ipywidgets.Widget))
+    return list(seen.values())
+
+
+def widget_state(scan: Scan, root: Any) -> None:
+    """Everything a saved notebook could hold of ``root``: each widget's synced state, every
+    trait's repr, the embeddable state, and the log it wrote."""
+    from ipywidgets.embed import embed_data
+
+    for w in widget_tree(root):
+        scan.add("widget state", w.get_state())
+        scan.add("widget state", {name: repr(getattr(w, name)) for name in w.trait_names()})
+    scan.add("widget state", embed_data(views=[root]))
+    scan.add("widget state", list(root.output.outputs))
+    scan.add("widget state", repr(root))
+
+
+@pytest.mark.usefixtures("closes_new_widgets")
+class TestProfileChosen:
+    """The BorrowWidget and the LoanDesk acting for a keyring profile picked in their headers."""
+
+    def test_widget_and_desk_state_leak_nothing(
+        self, keyring_file, client: LoanClient, server, exchange: Sandbox, ledger, caplog,
+        planted_rsa, tmp_path: Path,
+    ) -> None:
+        """Picked, borrowed (legacy, new API, refused, lost), desk refreshed and acted: the
+        planted secret and the whole key are in no widget state, log, ledger or profiles file;
+        the state holds the masked key, the profile and the orders."""
+        from loan_widgets.desk import LoanDesk
+        from loan_widgets.widget import BorrowWidget
+
+        caplog.set_level(logging.DEBUG)
+        store_profile("planted", "testnet", PLANTED_KEY, PLANTED_SECRET, host=server.base_url)
+        store_profile("spare", "testnet", "SPAREKEY0003", "spare-secret-0003",
+                      host=server.base_url)
+        scan = Scan(needles_for(planted_rsa))
+        w = BorrowWidget(client=client)
+        w.rearm_after = 0
+        w.profile_picker.value = "planted"
+        for api, loan, pledge, fault in (
+            ("legacy", "600", "", None),
+            ("new", "550", "0.02", None),
+            ("new", "5", "", None),  # refused by the form: below the minimum
+            ("new", "560", "0.02", "drop"),  # executed, answer lost: held
+        ):
+            if fault:
+                exchange.faults.inject("/v5/crypto-loan-flexible/borrow", fault)
+            w.api_switch.value = api
+            w.loan_amount.value = loan
+            w.collateral_amount.value = pledge
+            w.borrow_button.click()
+            scan.add("widget state", ipywidgets.Widget.get_manager_state())
+        desk = LoanDesk(client, live=False)
+        desk.profile_picker.value = "planted"
+        legacy = next(p.key for p in desk.snapshot.positions if p.kind == "legacy")
+        desk.actions.select(legacy, "repay", "10")
+        desk.actions.go.click()
+        desk.refresh()
+        for root in (w, desk):
+            widget_state(scan, root)
+        scan.add("widget state", ipywidgets.Widget.get_manager_state())
+        for record in caplog.records:
+            scan.add("log records", logging.Formatter().format(record))
+            scan.add("log records", {k: repr(v) for k, v in vars(record).items()})
+        scan.add("ledger file", ledger_bytes(ledger.path))
+
+        # The scan saw a real session, signed with the profile's key.
+        accepted = [r for r in exchange.requests if r.method == "POST" and r.ret_code == 0]
+        assert {r.headers.get("x-bapi-api-key") for r in accepted} == {PLANTED_KEY}
+        assert {r.path for r in accepted} >= {"/v5/crypto-loan/borrow", "/v5/crypto-loan/repay",
+                                             "/v5/crypto-loan-flexible/borrow"}
+        state = scan.text("widget state")
+        for expected in ("profile <b>planted</b>", "PL***42", "planted · testnet · PL***42",
+                         "spare · testnet · SP***03", "unknown: ", "Pool LTV",
+                         desk.actions.last_result.id, *(r.order_id for r in ledger.rows()
+                                                        if r.order_id)):
+            assert expected in state, expected
+        assert "loanCurrency" in scan.text("ledger file") and len(caplog.records) > 10
+        scan.assert_clean({"widget state", "log records", "ledger file"})
+        profiles_file = Scan({k: v for k, v in needles_for(planted_rsa).items()
+                              if k != "HMAC API key (unmasked)"})
+        profiles_file.add("profiles file", (tmp_path / "config" / "profiles.json").read_bytes())
+        assert PLANTED_KEY in profiles_file.text("profiles file")  # the key id, by design
+        profiles_file.assert_clean({"profiles file"})
+        desk.close()
 
 
 # --------------------------------------------------------------------------- a saved notebook

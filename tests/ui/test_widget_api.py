@@ -173,6 +173,7 @@ class TestNewApiBorrow:
         self, new_widget: BorrowWidget, exchange: Sandbox
     ) -> None:
         """The new API needs a loan amount: typing collateral alone is refused."""
+        new_widget.loan_amount.value = ""  # the new API keeps both fields: clear the loan
         new_widget.collateral_amount.value = "0.1"
         assert new_widget.state is FormState.INVALID and "needs a loan amount" in new_widget.message
         new_widget.borrow_button.click()

@@ -7,7 +7,9 @@ Quotes come from :func:`loan_widgets.quote.quote` over the recorded coin tables 
 from __future__ import annotations
 
 import dataclasses
+import html
 import json
+import re
 import subprocess
 import sys
 from decimal import Decimal
@@ -16,8 +18,10 @@ import pytest
 from support import FIXTURES
 
 from loan_widgets.ledger import Ledger, LedgerRow
+from loan_widgets.new_market import NewMarket, PoolAccount, offers_from_wire
+from loan_widgets.pool_quote import PoolQuote, new_quote
 from loan_widgets.quote import Limits, MarketData, Quote, quote
-from loan_widgets.widget import render
+from loan_widgets.widget import render, render_pool
 from loan_widgets.widget.hold import Hold, rows_text, unsettled_since
 from loan_widgets.widget.state import FormState, status_text
 
@@ -343,14 +347,110 @@ class TestHold:
         assert unsettled_since(ledger, newer, "sandbox") == ()
 
 
+NEW = json.loads((FIXTURES / "new-api-data.json").read_text())
+NEW_MARKET = NewMarket.from_wire(NEW["loanable"], NEW["collateral"], 0.0)
+NEW_PRICES = {c: Decimal(p) for c, p in NEW["prices"].items()}
+EMPTY_POOL = PoolAccount("USDT", None, Decimal(0), Decimal(0), Decimal(8000000), 0.0)
+
+
+def pooled(loan: str = "", pledge: str = "", term: str = "flexible", rate: str = "",
+           coll: str = "BTC") -> PoolQuote:
+    """A new-API quote for USDT on the recorded sandbox tables, with an empty pool."""
+    return new_quote(NEW_MARKET, NEW_PRICES, "USDT", coll, term, loan, pledge, rate,
+                     account=EMPTY_POOL, offers=offers_from_wire(NEW["borrow_order_quote"]))
+
+
+def words(markup: str) -> str:
+    """Markup as the words a person reads."""
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", markup)).split())
+
+
+class TestPoolRender:
+    """The new API's form as text: tooltips, placeholders, hints and the preview."""
+
+    @pytest.mark.parametrize(
+        ("term", "rate", "offered", "text"),
+        [
+            ("flexible", "0.079143096", True,
+             "Flexible: 7.91 % a year now (the exchange's rate: it floats)"),
+            ("flexible", None, True, "Flexible: the exchange's flexible rate"),
+            ("flexible", None, False, "USDT cannot be borrowed flexibly on the new loan API"),
+            ("30", "0.05", True, "30 days: lenders offer from 5 % a year"),
+            ("180", None, True, "180 days: no lender offers this term now: an order waits for one"),
+            ("30", None, False, "USDT has no fixed loans on the new loan API"),
+        ],
+    )
+    def test_term_tooltips(self, term: str, rate: str | None, offered: bool, text: str) -> None:
+        """Annual rates: the flexible one now, the lowest fixed offer, or why it is off."""
+        annual = None if rate is None else Decimal(rate)
+        assert render_pool.term_tooltip(term, annual, "USDT", offered=offered) == text
+
+    @pytest.mark.parametrize(
+        ("loan", "pledge", "placeholder"),
+        [("", "", "optional: pledge with the loan"), ("550", "", "≈ 0.01057693"),
+         ("550", "0.02", "optional: pledge with the loan")],
+    )
+    def test_placeholders(self, loan: str, pledge: str, placeholder: str) -> None:
+        """The collateral field shows the pledge the exchange will need, when not typed."""
+        assert render_pool.placeholders(pooled(loan, pledge)) == ("amount to borrow", placeholder)
+
+    @pytest.mark.parametrize(
+        ("term", "amount", "rate", "hint"),
+        [
+            ("14", "", "", "needs the annual rate you offer (e.g. 0.05 = 5 %) "
+                           "lenders offer 14 days from 4 % a year"),
+            ("14", "1000", "0.04", "4.2 % a year fills 1,000 USDT now"),
+            ("14", "30000", "0.04", "lenders offer only 25,988.78 USDT for 14 days now: "
+                                    "the rest waits"),
+            ("180", "550", "0.05", "no lender offers 180 days now: an order waits for one"),
+        ],
+    )
+    def test_rate_hints(self, term: str, amount: str, rate: str, hint: str) -> None:
+        """Beside the rate: its problem, then what the market fills now."""
+        q = pooled(amount, term=term, rate=rate)
+        coin = NEW_MARKET.loan_coins["USDT"]
+        assert words(render_pool.rate_hint(q, coin, term)).endswith(hint)
+
+    def test_preview_of_a_pledged_borrow(self) -> None:
+        """550 USDT against 0.02 BTC: pool LTV 0 → 42.31 %, 1,040 with this pledge."""
+        q = pooled("550", "0.02")
+        text = words(render_pool.preview(
+            q, NEW_PRICES, NEW_MARKET.loan_coins["USDT"], "BTC", "flexible",
+            fetched_at=1_800_000_000.0, age=5.0, stale=False))
+        for part in ("You receive 550 USDT (flexible: repay any time)",
+                     "Pledge 0.02 BTC (≈ 1,300.00 USDT, counts 1,300.00 USD in the pool)",
+                     "Pool LTV before 0 % (no debt) → after 42.31 %",
+                     "borrow limit 80 % (assumed) · margin call 85 % · liquidation 91 %",
+                     "Can borrow 0 USDT now (max-loan) · ≈ 1,040 with this pledge",
+                     "Rate (flexible) 7.91 % a year", "Interest ≈ 0.1193 USDT per day while open",
+                     "Price used BTC 65,000 USDT · as of"):
+            assert part in text, part
+
+    def test_preview_escapes_what_the_exchange_names(self) -> None:
+        """A coin name with markup is shown as text."""
+        q = pooled("550", "0.02")
+        coin = NEW_MARKET.loan_coins["USDT"]
+        markup = render_pool.preview(q, {**NEW_PRICES, "<i>X": Decimal(2)}, coin, "<i>X",
+                                     "flexible", fetched_at=0.0, age=0.0, stale=True)
+        assert "<i>X" not in markup and "&lt;i&gt;X" in markup
+        assert "stale, press Refresh" in markup
+
+    def test_describe_a_borrow_the_pool_covers(self) -> None:
+        """No pledge needed: '… against the pool'."""
+        covered = dataclasses.replace(pooled("550"), collateral_amount=Decimal(0))
+        assert covered.request is not None
+        assert render.describe(covered.request, covered) == "550 USDT against the pool, flexible"
+
+
 class TestNoUi:
     """The pure parts stay pure."""
 
     def test_pure_modules_import_no_ui(self) -> None:
-        """state, render and hold load neither ipywidgets nor traitlets nor IPython."""
+        """state, render, render_pool and hold load neither ipywidgets nor traitlets nor
+        IPython."""
         probe = (
             "import sys\nimport loan_widgets.widget.render, loan_widgets.widget.state, "
-            "loan_widgets.widget.hold\n"
+            "loan_widgets.widget.hold, loan_widgets.widget.render_pool\n"
             "print(sorted({m.split('.')[0] for m in sys.modules} & "
             "{'ipywidgets', 'traitlets', 'IPython'}))"
         )
