@@ -161,6 +161,10 @@ class JupyterEnv:
             LOAN_WIDGETS_NETWORK="sandbox",
             LOAN_WIDGETS_LEDGER=str(ledger),
             LOAN_WIDGETS_SANDBOX_SEED=os.environ.get("LOAN_WIDGETS_SANDBOX_SEED", "0"),
+            # never the developer's profiles, keyring or per-user sandbox
+            LOAN_WIDGETS_CONFIG_DIR=str(self.base / "loan-widgets-config"),
+            LOAN_WIDGETS_SANDBOX_HOME=str(self.base / "sandbox-home"),
+            PYTHON_KEYRING_BACKEND="keyring.backends.fail.Keyring",
         )
         env.update(extra or {})
         return env
