@@ -15,7 +15,6 @@ in :mod:`loan_widgets.config`.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import time
 from collections.abc import Iterator, Mapping
@@ -461,17 +460,12 @@ class LoanClient:
                 term,
                 annual_rate,
             )
+        if api == "new":  # sizing, body and evidence are the new API's (client.new.borrow)
+            return self.new.borrow(request=request, source=source, force=force)
         endpoint, body = self.borrow_endpoint(request, api)  # validates before any read
-        if api == "new" and request.collateral_amount is None and request.loan_amount:
-            need = self.new.required_collateral(
-                request.loan_currency, request.loan_amount, request.collateral_currency
-            )
-            if need > 0:  # pledge it with the loan, as a collateralList
-                request = dataclasses.replace(request, collateral_amount=need)
-                endpoint, body = self.borrow_endpoint(request, api)
         source = source or self.source
         done = self.write(
-            Write(endpoint, body, "borrow", "orderId", api, source, force, {
+            Write(endpoint, body, "borrow", endpoint.proof or "", api, source, force, {
                 "loan_currency": request.loan_currency,
                 "loan_amount": request.loan_amount,
                 "collateral_currency": request.collateral_currency,
@@ -531,7 +525,8 @@ class LoanClient:
         """Repay ``amount`` of loan ``order_id`` (interest first). Never resent on a lost answer."""
         request = RepayRequest(order_id, amount)
         done = self.write(Write(
-            ep.REPAY, request.to_body(), "repay", "repayId", "legacy", source or self.source,
+            ep.REPAY, request.to_body(), "repay", ep.REPAY.proof or "", "legacy",
+            source or self.source,
             force, {"loan_amount": request.amount, "ref_id": request.order_id},
         ))
         return ActionResult("repay", done.order_id, request, self.network,
@@ -562,7 +557,8 @@ class LoanClient:
         if request.direction == "reduce":
             check_reduction(request, self.max_collateral_reduction(request.order_id))
         done = self.write(Write(
-            ep.ADJUST_COLLATERAL, request.to_body(), "adjust", "adjustId", "legacy",
+            ep.ADJUST_COLLATERAL, request.to_body(), "adjust", ep.ADJUST_COLLATERAL.proof or "",
+            "legacy",
             source or self.source, force,
             {"collateral_amount": request.amount, "direction": request.direction,
              "ref_id": request.order_id},

@@ -301,20 +301,27 @@ class TestActions:
                         ("new", "repay", "accepted", "desk")]
         assert desk.snapshot.get(fixed.key) is None  # type: ignore[union-attr]
 
-    def test_cancel_order_waits_for_the_client(self, client: LoanClient,
-                                               exchange: Sandbox) -> None:
-        """A matching fixed order is listed; cancelling needs client.new.cancel_borrow_order."""
+    def test_cancel_matching_order(self, client: LoanClient, exchange: Sandbox,
+                                   ledger: Ledger) -> None:
+        """A matching fixed order is listed and cancelled in place: one POST, one ledger row."""
         client.new.borrow("USDT", "1000", "ETH")  # something in the pool
         client.new.borrow("USDT", "500", "ETH", term="30", annual_rate="0.0001")  # below market
         desk = LoanDesk(client, live=False)
         order = next(p for p in desk.snapshot.positions if p.kind == "order")  # type: ignore[union-attr]
         assert "waiting for lenders" in desk.table.value
         desk.actions.select(order.key, "cancel")
-        assert desk.actions.go.disabled and "cancel_borrow_order" in desk.actions.go.tooltip
+        assert not desk.actions.go.disabled and "Cancel order" in desk.actions.go.tooltip
         before = len(exchange.requests)
         desk.actions.go.click()
-        assert desk.actions.status.startswith("invalid:")
-        assert not [r for r in list(exchange.requests)[before:] if r.method == "POST"]
+        assert desk.actions.status == f"accepted: {order.ref}", desk.actions.status
+        sent = [r for r in list(exchange.requests)[before:] if r.method == "POST"]
+        assert [(r.path, json.loads(r.body)) for r in sent] == [
+            ("/v5/crypto-loan-fixed/borrow-order-cancel", {"orderId": order.ref})]
+        last = ledger.rows()[-1]
+        assert (last.api, last.action, last.status, last.order_id, last.ref_id, last.source) == (
+            "new", "cancel", "accepted", order.ref, order.ref, "desk")
+        desk.refresh()
+        assert desk.snapshot.get(order.key) is None  # type: ignore[union-attr]
 
     def test_double_click_sends_once(self, client: LoanClient, exchange: Sandbox) -> None:
         """A second click right after the answer is ignored."""
