@@ -23,6 +23,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from . import endpoints as ep
+from . import views
 from .calls import CallPath, PreparedRequest
 from .clock import ExchangeClock
 from .clock import utc as _utc
@@ -80,7 +81,6 @@ class LoanClient:
         recv_window: ms a signed request stays valid (default 5000).
         timeout: seconds to wait for a whole answer (default 10;
             ``$LOAN_WIDGETS_TIMEOUT``).
-        profile: a stored credentials profile to use.
         ledger: where orders are recorded (default: :func:`default_ledger`).
         transport: anything with ``send``/``close`` (default: HTTP).
         source: label written to the ledger (``api``, ``magic``, ``widget``).
@@ -400,26 +400,15 @@ class LoanClient:
         coin = loans[0].get("collateralCurrency") if loans else None
         return MaxReduction(order_id, most, coin)
 
-    def loans(self) -> pd.DataFrame:
-        """Open loans as a DataFrame: debt, interest, current LTV beside margin-call
-        and liquidation LTV, expiry. Amounts are exact ``Decimal``; times tz-aware UTC."""
-        from .frames import loans_frame
+    def loans(self, api: str | None = None) -> pd.DataFrame:
+        """Open loans as a DataFrame (:func:`loan_widgets.views.open_loans`): both loan
+        APIs, or ``api`` ``legacy``/``new`` only; exact ``Decimal`` amounts, UTC times."""
+        return views.open_loans(self, api)
 
-        levels = {c["currency"]: c for c in self.collateral_data()}
-        return loans_frame(self.ongoing_orders(), levels)
-
-    def history(self, kind: str = "loans") -> pd.DataFrame:
-        """``loans`` (completed), ``repayments`` or ``adjustments`` as a DataFrame."""
-        from .frames import history_frame
-
-        fetch = {
-            "loans": self.borrow_history,
-            "repayments": self.repayment_history,
-            "adjustments": self.adjustment_history,
-        }
-        if kind not in fetch:
-            raise ValidationError(f"history {kind!r}: use loans, repayments or adjustments")
-        return history_frame(kind, fetch[kind]())
+    def history(self, kind: str = "loans", api: str = "legacy") -> pd.DataFrame:
+        """``loans`` (completed), ``repayments`` or ``adjustments`` of ``api`` as a DataFrame
+        (:func:`loan_widgets.views.history`)."""
+        return views.history(self, kind, api)
 
     # -- writes --------------------------------------------------------------------------
 

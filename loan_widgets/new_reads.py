@@ -24,7 +24,8 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Protocol
 
 from . import endpoints as ep
-from .errors import BadResponse, RequestInfo, ValidationError
+from .errors import BadResponse, ExchangeError, RequestInfo, ValidationError
+from .loan_rows import NewPositions
 from .new_orders import parse_fixed_term, parse_loan_id
 from .numbers import compact_json as _body
 from .numbers import plain as _plain
@@ -230,6 +231,24 @@ class NewApiReads:
         """C6, the whole account: ``borrowList`` (fixed and flexible debt per coin),
         ``collateralList`` (the pool), ``supplyList``, ``ltv``, totals in USD, ``colRes``."""
         return dict(self._get(ep.NEW_POSITION))
+
+    def open_positions(self) -> NewPositions:
+        """Everything open on the new API, for ``%loans``: the position, and when the pool
+        holds anything, the flexible debts, open fixed contracts and matching fixed orders
+        (a fixed few reads). A host that does not serve the new API gives a note instead."""
+        try:
+            position = self.position()
+        except (ExchangeError, BadResponse) as error:
+            if getattr(error, "ret_code", None) == 10017 or error.http_status == 404:
+                return NewPositions(note="this host does not serve the new loan API")
+            raise
+        if not (position.get("borrowList") or position.get("collateralList")):
+            return NewPositions(position)
+        return NewPositions(
+            position, self.flexible_loans(),
+            [c for c in self.fixed_contracts() if c.get("status") in (1, 3)],
+            self.fixed_orders(state="1"),
+        )
 
     def max_loan(
         self, currency: str, collateral: Mapping[str, Any] | None = None
