@@ -225,6 +225,15 @@ class _Probe:
     track: RowTracking
 
 
+def _clash(run: Run, row: LedgerRow, rid: str) -> LedgerRow | None:
+    """A row of another book holding ``rid`` for this action: the ledger keeps one row per
+    (host, action, id), so this row could not record it."""
+    held = run.claimed.get((row.action, rid))
+    if held is None or held[0] == row.id:
+        return None
+    return run.ledger.get(held[0])
+
+
 def _shape(row: LedgerRow) -> tuple[Any, ...]:
     return (kind_of(row), row.loan_currency, row.loan_amount, row.collateral_currency,
             row.collateral_amount, row.term, row.ref_id, row.direction, row.coin, _rate(row))
@@ -276,6 +285,11 @@ def decide(item: Item, others: list[Any], run: Run) -> Decision:
                 return "unknown", None, (
                     f"{source.what} {rid} could be ledger row {accepted.id}'s (accepted by "
                     "its answer, which carries no id): check by hand")
+    clash = _clash(run, row, rid)
+    if clash is not None:
+        return "unknown", None, (
+            f"{source.what} {rid} is this row's, but ledger row {clash.id} (another kind of "
+            f"order) already holds id {rid}: check by hand")
     return "accepted", rid, (
         f"exactly one matching {source.what} that no other row holds and that did not exist "
         "before this row was sent")

@@ -18,6 +18,7 @@ from support import PLANTED_KEY, PLANTED_SECRET, posts
 
 from loan_widgets.client import LoanClient
 from loan_widgets.desk import LoanDesk
+from loan_widgets.desk.adapter import targets
 from loan_widgets.errors import DuplicateOrderError
 from loan_widgets.ledger import Ledger
 from loan_widgets.portfolio import AlertEvent, Reads
@@ -359,6 +360,32 @@ class TestMayHaveBeenExecuted:
         desk.actions.reconcile_button.click()
         assert ledger.rows()[-1].status == "accepted"
         assert not desk.actions.holds and not desk.actions.go.disabled
+
+    @pytest.mark.parametrize(("kind", "action", "amount", "path"), [
+        ("flexible", "repay", "10", "/v5/crypto-loan-flexible/repay"),
+        ("pool", "add", "0.1", "/v5/crypto-loan-common/adjust-ltv"),
+        ("fixed", "repay_all", "", "/v5/crypto-loan-fixed/fully-repay"),
+        ("order", "cancel", "", "/v5/crypto-loan-fixed/borrow-order-cancel"),
+    ])
+    def test_new_api_hold_released_by_reconcile(self, client: LoanClient, ledger: Ledger,
+                                                exchange: Sandbox, kind: str, action: str,
+                                                amount: str, path: str) -> None:
+        """A lost new-API answer holds that action; Reconcile settles the row and releases it."""
+        client.new.borrow("USDT", "1000", "ETH")
+        client.new.borrow("USDT", "500", "ETH", term="30", annual_rate="0.2")
+        client.new.borrow("USDT", "200", "ETH", term="30", annual_rate="0.0001")  # waits
+        desk = LoanDesk(client, live=False)
+        desk.actions.rearm_after = 0
+        key = next(t.key for t in targets(desk.snapshot) if t.kind == kind)  # type: ignore[arg-type]
+        exchange.faults.inject(path, "drop", execute=True)
+        desk.actions.select(key, action, amount)
+        desk.actions.go.click()
+        assert desk.actions.status.startswith("unknown:") and desk.actions.go.disabled
+        row = ledger.rows()[-1]
+        assert (row.api, row.status) == ("new", "unknown") and len(posts(exchange, path)) == 1
+        desk.actions.reconcile_button.click()
+        assert ledger.get(row.id).status == "accepted", ledger.get(row.id).ret_msg
+        assert not desk.actions.holds and len(posts(exchange, path)) == 1
 
     def test_ambiguous_answer_holds_too(self, client: LoanClient, ledger: Ledger,
                                         exchange: Sandbox) -> None:
