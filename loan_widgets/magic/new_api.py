@@ -73,17 +73,18 @@ def repay_plan(args: Any, client: Any) -> Plan:
     force = args.force
     hint = ("a new-API repayment names the loan coin (e.g. USDT), or --loan-id ID for a fixed "
             "contract")
-    if word is None:
-        if loan_id is None:
-            raise ValidationError("expected COIN AMOUNT, COIN --all or --loan-id ID (with "
-                                  "--api new), see %repay?")
-        if amount is not None or args.all or args.fixed or args.collateral:
-            raise ValidationError("--loan-id ID repays that fixed contract in full: give no "
-                                  "amount, --all, --fixed or --collateral without COIN AMOUNT")
+    if loan_id is not None and args.collateral is None:
+        if word is not None or amount is not None or args.all or args.fixed:
+            raise ValidationError(
+                "--loan-id ID repays that fixed contract in full: drop COIN, AMOUNT, --all and "
+                "--fixed (or add --collateral COINS to repay COIN AMOUNT of it with collateral)")
         fixed = FixedRepayRequest(loan_id=loan_id)
         return Plan("Repay", fixed.describe(), lambda c: c.new.prepare(fixed),
                     lambda c: c.new.fixed_fully_repay(loan_id=fixed.loan_id, source="magic",
                                                       force=force))
+    if word is None:
+        raise ValidationError("expected COIN AMOUNT, COIN --all or --loan-id ID (with "
+                              "--api new), see %repay?")
     coin = _coin(word, "loan coin", hint)
     if args.collateral is not None:
         if amount is None or args.all:
@@ -102,9 +103,6 @@ def repay_plan(args: Any, client: Any) -> Plan:
                     sold.loan_currency, sold.amount, sold.collateral_coins, sold.loan_id,
                     source="magic", force=force)
         return Plan("Repay", sold.describe(), lambda c: c.new.prepare(sold), send)
-    if loan_id is not None:
-        raise ValidationError("--loan-id ID repays that contract in full: drop COIN (or add "
-                              "--collateral COINS to repay AMOUNT of it with collateral)")
     if args.fixed:
         if amount is not None or args.all:
             raise ValidationError(f"--fixed repays every fixed {coin} contract in full: give "

@@ -9,11 +9,11 @@ never moves.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from decimal import Decimal
 
 import pytest
 from support import posts
+from support.new_writes import CASES, Case, contract
 
 from loan_widgets import LoanClient, OutcomeUnknown
 from loan_widgets.clock import now_ms
@@ -27,77 +27,6 @@ def relaxed(exchange: Sandbox) -> Sandbox:
     """The sandbox without the new API's 1/s and 5/s limits."""
     exchange.rate_limits.clear()
     return exchange
-
-
-@dataclass(frozen=True)
-class Case:
-    """One new-API write: how to set it up, send it, and find the id the exchange gave it."""
-
-    name: str
-    path: str
-    setup: Callable[[LoanClient], dict]
-    send: Callable[[LoanClient, dict], object]
-    made: Callable[[LoanClient, dict], str | None]  # the id reconcile should find
-
-    def __str__(self) -> str:
-        return self.name
-
-
-def _contract(c: LoanClient, repaid: str | None = None) -> dict:
-    order = c.new.borrow("USDT", "550", "BTC", "0.02", term=30, annual_rate="0.05")
-    [contract] = c.new.fixed_contracts(orderId=order.order_id)
-    if repaid:
-        c.new.fixed_repay_collateral("USDT", repaid, "BTC", loan_id=contract["loanId"])
-    return {"loan": contract["loanId"]}
-
-
-def _matching(c: LoanClient) -> dict:
-    order = c.new.borrow("USDT", "100", "BTC", "0.01", term=7, annual_rate="0.0001")
-    return {"order": order.order_id}
-
-
-def _newest(items: list[dict], key: str) -> str:
-    return str(max(items, key=lambda i: int(i[key]))[key])
-
-
-CASES = [
-    Case("flexible borrow", "/v5/crypto-loan-flexible/borrow", lambda c: {},
-         lambda c, s: c.new.borrow("USDT", "77", "BTC", "0.01"),
-         lambda c, s: _newest(c.new.flexible_borrow_history(), "orderId")),
-    Case("fixed borrow order", "/v5/crypto-loan-fixed/borrow", lambda c: {},
-         lambda c, s: c.new.borrow("USDT", "120", "BTC", "0.01", term=14, annual_rate="0.05",
-                                   strategy="FULL"),
-         lambda c, s: _newest(c.new.fixed_orders(), "orderId")),
-    Case("flexible repay", "/v5/crypto-loan-flexible/repay", lambda c: {},
-         lambda c, s: c.new.flexible_repay("USDT", "33"),
-         lambda c, s: _newest(c.new.flexible_repayment_history(), "repayId")),
-    Case("flexible repay with collateral", "/v5/crypto-loan-flexible/repay-collateral",
-         lambda c: {}, lambda c, s: c.new.flexible_repay_collateral("USDT", "34", "BTC"),
-         lambda c, s: _newest(c.new.flexible_repayment_history(), "repayId")),
-    Case("fixed full repay", "/v5/crypto-loan-fixed/fully-repay", _contract,
-         lambda c, s: c.new.fixed_fully_repay(loan_id=s["loan"]),
-         lambda c, s: _newest(c.new.fixed_repayment_history(), "repayId")),
-    Case("fixed repay with collateral", "/v5/crypto-loan-fixed/repay-collateral", _contract,
-         lambda c, s: c.new.fixed_repay_collateral("USDT", "35", "BTC", loan_id=s["loan"]),
-         lambda c, s: _newest(c.new.fixed_repayment_history(), "repayId")),
-    Case("pool add", "/v5/crypto-loan-common/adjust-ltv", lambda c: {},
-         lambda c, s: c.new.adjust_collateral("BTC", "0.003", "add"),
-         lambda c, s: _newest(c.new.adjustment_history(), "adjustId")),
-    Case("pool reduce", "/v5/crypto-loan-common/adjust-ltv", lambda c: {},
-         lambda c, s: c.new.adjust_collateral("BTC", "0.001", "reduce"),
-         lambda c, s: _newest(c.new.adjustment_history(), "adjustId")),
-    Case("renew", "/v5/crypto-loan-fixed/renew", lambda c: _contract(c, "50"),
-         lambda c, s: c.new.renew(s["loan"]),
-         lambda c, s: _newest(c.new.renewals(), "orderId")),
-    Case("supply", "/v5/crypto-loan-fixed/supply", lambda c: {},
-         lambda c, s: c.new.supply("USDT", "150", "0.3", 30),
-         lambda c, s: _newest(c.new.supply_orders(), "orderId")),
-    Case("cancel borrow order", "/v5/crypto-loan-fixed/borrow-order-cancel", _matching,
-         lambda c, s: c.new.cancel_borrow_order(s["order"]), lambda c, s: s["order"]),
-    Case("cancel supply order", "/v5/crypto-loan-fixed/supply-order-cancel",
-         lambda c: {"order": c.new.supply("USDT", "150", "0.3", 30).id},
-         lambda c, s: c.new.cancel_supply_order(s["order"]), lambda c, s: s["order"]),
-]
 
 
 @pytest.fixture
@@ -214,7 +143,7 @@ class TestProvablyOurs:
 
     def test_other_book_not_read(self, pooled: LoanClient, relaxed: Sandbox) -> None:
         """A fixed repayment of the same size is not a flexible one: the row is not_executed."""
-        _contract(pooled)
+        contract(pooled)
         loan = pooled.new.fixed_contracts()[0]["loanId"]
         pooled.new.fixed_repay_collateral("USDT", "40", "BTC", loan_id=loan)
         relaxed.faults.inject("/v5/crypto-loan-flexible/repay", "http", status=502)
