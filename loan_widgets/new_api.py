@@ -53,6 +53,7 @@ from .calls import PreparedRequest
 from .clock import utc as _utc
 from .clock import utc_now as _utc_now
 from .errors import LoanWidgetsError, ValidationError
+from .new_fields import parse_loan_id
 from .new_orders import (
     CancelOrderRequest,
     CollateralRepayRequest,
@@ -63,7 +64,6 @@ from .new_orders import (
     PoolAdjustRequest,
     RenewRequest,
     SupplyRequest,
-    parse_loan_id,
 )
 from .new_reads import NewApiReads, NewSession
 from .numbers import trimmed

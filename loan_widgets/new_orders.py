@@ -33,13 +33,25 @@ A repayment with collateral records its book in the ledger's ``term`` column
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, ClassVar
 
 from . import endpoints as ep
 from .errors import ValidationError
+from .new_fields import (
+    AVAILABLE_SOURCES,
+    REFUND_ACCOUNTS,
+    REPAY_TYPES,
+    STRATEGIES,
+    choice,
+    coins,
+    collateral_pairs,
+    parse_fixed_term,
+    parse_loan_id,
+    shown,
+)
 from .numbers import compact_json as _body
 from .numbers import plain as _plain
 from .orders import BorrowRequest, parse_amount, parse_coin, parse_rate
@@ -66,77 +78,6 @@ __all__ = [
 
 Evidence = tuple[ep.Endpoint, str | None, str | None, str]
 """A list read before sending: (endpoint, filter parameter, its value, the items' id field)."""
-
-REPAY_TYPES = {"1": "1", "auto": "1", "2": "2", "flexible": "2"}
-"""``repayType`` at maturity: ``1`` (``auto``) repays from Funding, ``2`` (``flexible``)
-turns what is owed into a flexible loan."""
-STRATEGIES = ("PARTIAL", "FULL")
-"""``strategyType``: ``PARTIAL`` fills what lenders offer (the default), ``FULL`` only all."""
-AVAILABLE_SOURCES = {"0": "0", "funding": "0", "1": "1", "earn": "1", "2": "2", "all": "2"}
-"""``availableSource`` of a supply order: Funding (default), Earn Flexible, or all."""
-REFUND_ACCOUNTS = {"0": "0", "funding": "0", "1": "1", "easyearn": "1"}
-"""``refundedAccount`` of a cancelled supply order: Funding (default) or EasyEarn."""
-
-_MAX_COLLATERAL_ITEMS = 100
-
-
-def _shown(value: object) -> str:
-    text = value if isinstance(value, str) else repr(value)
-    text = text.encode("unicode_escape").decode("ascii")
-    return text if len(text) <= 40 else text[:37] + "..."
-
-
-def parse_loan_id(value: object, what: str = "loan id") -> str:
-    """A new-API id (a contract's ``loanId``, an ``orderId``): 1-30 ASCII digits, above 0."""
-    text = str(value).strip() if isinstance(value, (str, int)) and not isinstance(
-        value, bool) else ""
-    if not (text.isascii() and text.isdigit()) or len(text) > 30 or int(text) == 0:
-        raise ValidationError(f"{what} {_shown(value)} is not an id (digits only)")
-    return text
-
-
-def parse_fixed_term(value: object) -> str:
-    """A fixed term of the new API in days: 7, 14, 30, 60, 90 or 180."""
-    term = parse_term(value, "new")
-    if term == FLEXIBLE:
-        raise ValidationError("a fixed term is needed here: 7, 14, 30, 60, 90 or 180 (days)")
-    return term
-
-
-def _choice(value: object, choices: Mapping[str, str], what: str) -> str:
-    key = str(value).strip().lower() if isinstance(value, (str, int)) else ""
-    if isinstance(value, bool) or key not in choices:
-        names = ", ".join(k for k in choices if not k.isdigit())
-        raise ValidationError(f"{what} {_shown(value)} is not known: use {names}")
-    return choices[key]
-
-
-def _coins(value: object, what: str) -> tuple[str, ...]:
-    """One coin, ``"BTC,ETH"`` or a sequence of coins; distinct, in the order given."""
-    items = value.split(",") if isinstance(value, str) else value
-    if not isinstance(items, Iterable) or isinstance(items, (bytes, Mapping)):
-        raise ValidationError(f"{what} must be a coin or a list of coins")
-    coins = tuple(parse_coin(c, what) for c in items)
-    if not coins:
-        raise ValidationError(f"{what} is missing")
-    if len(set(coins)) != len(coins):
-        raise ValidationError(f"{what} lists a coin twice")
-    return coins
-
-
-def _collateral(value: Mapping[str, Any] | None) -> tuple[tuple[str, Decimal], ...]:
-    """``{coin: amount}`` as validated pairs (at most 100 coins, as the docs allow)."""
-    if not value:
-        return ()
-    if not isinstance(value, Mapping):
-        raise ValidationError("collateral must be a mapping of coin to amount")
-    if len(value) > _MAX_COLLATERAL_ITEMS:
-        raise ValidationError(f"collateral takes at most {_MAX_COLLATERAL_ITEMS} coins")
-    pairs = tuple((parse_coin(c, "collateral coin"), parse_amount(a, "collateral amount"))
-                  for c, a in value.items())
-    if len({c for c, _ in pairs}) != len(pairs):
-        raise ValidationError("collateral lists a coin twice")
-    return pairs
 
 
 class NewRequest:
@@ -192,14 +133,14 @@ class NewBorrowRequest(NewRequest):
             if not fixed:
                 raise ValidationError("repayType applies to a fixed-term borrow order only")
             object.__setattr__(self, "repay_type",
-                               _choice(self.repay_type, REPAY_TYPES, "repay type"))
+                               choice(self.repay_type, REPAY_TYPES, "repay type"))
         if self.strategy is not None:
             if not fixed:
                 raise ValidationError("strategyType applies to a fixed-term borrow order only")
             strategy = str(self.strategy).strip().upper()
             if strategy not in STRATEGIES:
                 raise ValidationError(
-                    f"strategy {_shown(self.strategy)} is not known: use PARTIAL or FULL")
+                    f"strategy {shown(self.strategy)} is not known: use PARTIAL or FULL")
             object.__setattr__(self, "strategy", strategy)
 
     @property
@@ -246,14 +187,11 @@ class FlexibleRepayRequest(NewRequest):
     loan_currency: str
     amount: Decimal
     action: ClassVar[str] = "repay"
+    endpoint: ClassVar[ep.Endpoint] = ep.FLEXIBLE_REPAY  # type: ignore[misc]
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "loan_currency", parse_coin(self.loan_currency, "loan coin"))
         object.__setattr__(self, "amount", parse_amount(self.amount, "repay amount"))
-
-    @property
-    def endpoint(self) -> ep.Endpoint:
-        return ep.FLEXIBLE_REPAY
 
     def to_body(self) -> str:
         """``{"loanCurrency":"USDT","amount":"100"}``."""
@@ -290,10 +228,10 @@ class CollateralRepayRequest(NewRequest):
     def __post_init__(self) -> None:
         object.__setattr__(self, "loan_currency", parse_coin(self.loan_currency, "loan coin"))
         object.__setattr__(self, "amount", parse_amount(self.amount, "repay amount"))
-        coins = _coins(self.collateral_coins, "collateral coin")
-        object.__setattr__(self, "collateral_coins", coins)
+        object.__setattr__(self, "collateral_coins",
+                           coins(self.collateral_coins, "collateral coin"))
         if self.book not in (FLEXIBLE, "fixed"):
-            raise ValidationError(f"book {_shown(self.book)} must be flexible or fixed")
+            raise ValidationError(f"book {shown(self.book)} must be flexible or fixed")
         if self.loan_id is not None:
             if self.book != "fixed":
                 raise ValidationError("a loan id names a fixed contract: flexible debt is by coin")
@@ -335,6 +273,7 @@ class FixedRepayRequest(NewRequest):
     loan_id: str | None = None
     loan_currency: str | None = None
     action: ClassVar[str] = "repay"
+    endpoint: ClassVar[ep.Endpoint] = ep.FIXED_FULLY_REPAY  # type: ignore[misc]
 
     def __post_init__(self) -> None:
         if (self.loan_id is None) == (self.loan_currency is None):
@@ -343,10 +282,6 @@ class FixedRepayRequest(NewRequest):
             object.__setattr__(self, "loan_id", parse_loan_id(self.loan_id))
         else:
             object.__setattr__(self, "loan_currency", parse_coin(self.loan_currency, "loan coin"))
-
-    @property
-    def endpoint(self) -> ep.Endpoint:
-        return ep.FIXED_FULLY_REPAY
 
     def to_body(self) -> str:
         """``{"loanId":"570"}`` or ``{"loanCurrency":"USDT"}``."""
@@ -375,18 +310,15 @@ class PoolAdjustRequest(NewRequest):
     amount: Decimal
     direction: str
     action: ClassVar[str] = "adjust"
+    endpoint: ClassVar[ep.Endpoint] = ep.NEW_ADJUST_COLLATERAL  # type: ignore[misc]
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "currency", parse_coin(self.currency, "collateral coin"))
         object.__setattr__(self, "amount", parse_amount(self.amount, "collateral amount"))
         direction = str(self.direction).strip().lower()
         if direction not in ("add", "reduce"):
-            raise ValidationError(f"direction {_shown(self.direction)} must be add or reduce")
+            raise ValidationError(f"direction {shown(self.direction)} must be add or reduce")
         object.__setattr__(self, "direction", direction)
-
-    @property
-    def endpoint(self) -> ep.Endpoint:
-        return ep.NEW_ADJUST_COLLATERAL
 
     def to_body(self) -> str:
         """``direction`` is ``"0"`` to add and ``"1"`` to reduce, as in the legacy API."""
@@ -414,6 +346,7 @@ class RenewRequest(NewRequest):
     loan_id: str
     collateral: Any = ()  # {coin: amount}, or (coin, amount) pairs; kept as validated pairs
     action: ClassVar[str] = "renew"
+    endpoint: ClassVar[ep.Endpoint] = ep.FIXED_RENEW  # type: ignore[misc]
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "loan_id", parse_loan_id(self.loan_id))
@@ -423,11 +356,7 @@ class RenewRequest(NewRequest):
                 given = dict(given)
             except (TypeError, ValueError):
                 raise ValidationError("collateral must map coins to amounts") from None
-        object.__setattr__(self, "collateral", _collateral(given or None))
-
-    @property
-    def endpoint(self) -> ep.Endpoint:
-        return ep.FIXED_RENEW
+        object.__setattr__(self, "collateral", collateral_pairs(given or None))
 
     def to_body(self) -> str:
         """``{"loanId":"2364","collateralList":[{"currency":"ETH","amount":"1"}]}``."""
@@ -465,6 +394,7 @@ class SupplyRequest(NewRequest):
     term: str
     source: str | None = None
     action: ClassVar[str] = "supply"
+    endpoint: ClassVar[ep.Endpoint] = ep.FIXED_SUPPLY  # type: ignore[misc]
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "currency", parse_coin(self.currency, "supply coin"))
@@ -473,11 +403,7 @@ class SupplyRequest(NewRequest):
         object.__setattr__(self, "term", parse_fixed_term(self.term))
         if self.source is not None:
             object.__setattr__(self, "source",
-                               _choice(self.source, AVAILABLE_SOURCES, "available source"))
-
-    @property
-    def endpoint(self) -> ep.Endpoint:
-        return ep.FIXED_SUPPLY
+                               choice(self.source, AVAILABLE_SOURCES, "available source"))
 
     def to_body(self) -> str:
         """``{"orderCurrency":"USDT","orderAmount":"2002.21","annualRate":"0.35","term":"7"}``."""
@@ -517,12 +443,12 @@ class CancelOrderRequest(NewRequest):
     def __post_init__(self) -> None:
         object.__setattr__(self, "order_id", parse_loan_id(self.order_id, "order id"))
         if self.side not in ("borrow", "supply"):
-            raise ValidationError(f"side {_shown(self.side)} must be borrow or supply")
+            raise ValidationError(f"side {shown(self.side)} must be borrow or supply")
         if self.refund_to is not None:
             if self.side != "supply":
                 raise ValidationError("refundedAccount applies to a supply order only")
             object.__setattr__(self, "refund_to",
-                               _choice(self.refund_to, REFUND_ACCOUNTS, "refund account"))
+                               choice(self.refund_to, REFUND_ACCOUNTS, "refund account"))
 
     @property
     def action(self) -> str:  # type: ignore[override]

@@ -26,7 +26,7 @@ from typing import Any, Protocol
 from . import endpoints as ep
 from .errors import BadResponse, ExchangeError, RequestInfo, ValidationError
 from .loan_rows import NewPositions
-from .new_orders import parse_fixed_term, parse_loan_id
+from .new_fields import parse_fixed_term, parse_loan_id
 from .numbers import compact_json as _body
 from .numbers import plain as _plain
 from .orders import parse_amount, parse_coin, parse_rate
