@@ -515,8 +515,8 @@ class LoanClient:
         request = RepayRequest(order_id, amount)
         done = self.write(Write(
             ep.REPAY, request.to_body(), "repay", ep.REPAY.proof or "", "legacy",
-            source or self.source,
-            force, {"loan_amount": request.amount, "ref_id": request.order_id},
+            source or self.source, force,
+            {"loan_amount": request.amount, "ref_id": request.order_id},
         ))
         return ActionResult("repay", done.order_id, request, self.network,
                             _utc(time.time() * 1000), done.latency_ms, done.ledger_id)
@@ -547,8 +547,7 @@ class LoanClient:
             check_reduction(request, self.max_collateral_reduction(request.order_id))
         done = self.write(Write(
             ep.ADJUST_COLLATERAL, request.to_body(), "adjust", ep.ADJUST_COLLATERAL.proof or "",
-            "legacy",
-            source or self.source, force,
+            "legacy", source or self.source, force,
             {"collateral_amount": request.amount, "direction": request.direction,
              "ref_id": request.order_id},
         ))
