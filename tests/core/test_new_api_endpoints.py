@@ -315,6 +315,7 @@ class TestRequestsRefused:
     ])
     def test_refused(self, client: LoanClient, relaxed: Sandbox, ledger: Ledger, call,
                      message: str) -> None:
+        """The one-line reason; no request, no ledger row."""
         with pytest.raises(ValidationError, match=message) as info:
             call(client.new)
         assert "\n" not in str(info.value)

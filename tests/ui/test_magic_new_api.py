@@ -50,6 +50,8 @@ class TestLoansEveryMix:
 
     @pytest.mark.parametrize("mix", MIXES, ids=lambda m: "+".join(m) or "nothing")
     def test_mix(self, ip, mix: tuple[str, ...]) -> None:
+        """The rows of each position, exact Decimal debts, the cancel line per order, no gaps
+        printed as None/NaN/NaT, and both APIs' histories readable."""
         for name in mix:
             ip.run_line_magic("borrow", POSITIONS[name][0])
         table = ip.run_line_magic("loans", "")
@@ -177,6 +179,7 @@ class TestApiEverywhere:
     """Every entry point follows %config BorrowMagics.api; --api overrides it."""
 
     def test_config_api_new(self, ip, exchange: Sandbox) -> None:
+        """BorrowMagics.api = "new": borrow, repay, collateral, cancel and history go there."""
         ip.run_line_magic("config", 'BorrowMagics.api = "new"')
         ip.run_line_magic("borrow", "USDT 550 BTC")
         ip.run_line_magic("repay", "USDT 10")
@@ -231,6 +234,7 @@ class TestRefusedLines:
     @pytest.mark.parametrize(("magic", "line", "message"), NEW_LINES,
                              ids=[f"{m} {t}" for m, t, _ in NEW_LINES])
     def test_line(self, ip, exchange: Sandbox, magic: str, line: str, message: str) -> None:
+        """The error is one line and names the problem."""
         with pytest.raises(UsageError) as info:
             ip.run_line_magic(magic, line)
         shown = str(info.value)
