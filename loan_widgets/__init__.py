@@ -82,10 +82,12 @@ def reconcile(network: str | None = None, *, profile: str | None = None) -> Any:
         return client.reconcile()
 
 
-def loans(network: str | None = None, *, profile: str | None = None) -> Any:
-    """Open loans on ``network`` as a DataFrame (exact Decimal amounts, tz-aware times)."""
+def loans(network: str | None = None, *, profile: str | None = None,
+          api: str | None = None) -> Any:
+    """Open loans on ``network`` as a DataFrame (exact Decimal amounts, tz-aware times): both
+    loan APIs, or ``api`` (``legacy`` or ``new``) only."""
     with LoanClient(network=network, profile=profile) as client:
-        return client.loans()
+        return client.loans(api)
 
 
 def __getattr__(name: str) -> Any:

@@ -49,7 +49,13 @@ TYPED_WRITES = {
     "flexible_borrow": "new.borrow",
     "fixed_borrow": "new.borrow",
     "flexible_repay": "new.flexible_repay",
+    "flexible_repay_collateral": "new.flexible_repay_collateral",
     "fixed_fully_repay": "new.fixed_fully_repay",
+    "fixed_repay_collateral": "new.fixed_repay_collateral",
+    "fixed_renew": "new.renew",
+    "fixed_supply": "new.supply",
+    "fixed_borrow_order_cancel": "new.cancel_borrow_order",
+    "fixed_supply_order_cancel": "new.cancel_supply_order",
     "new_adjust_collateral": "new.adjust_collateral",
 }
 

@@ -15,7 +15,6 @@ in :mod:`loan_widgets.config`.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import time
 from collections.abc import Iterator, Mapping
@@ -24,6 +23,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from . import endpoints as ep
+from . import views
 from .calls import CallPath, PreparedRequest
 from .clock import ExchangeClock
 from .clock import utc as _utc
@@ -81,7 +81,6 @@ class LoanClient:
         recv_window: ms a signed request stays valid (default 5000).
         timeout: seconds to wait for a whole answer (default 10;
             ``$LOAN_WIDGETS_TIMEOUT``).
-        profile: a stored credentials profile to use.
         ledger: where orders are recorded (default: :func:`default_ledger`).
         transport: anything with ``send``/``close`` (default: HTTP).
         source: label written to the ledger (``api``, ``magic``, ``widget``).
@@ -401,26 +400,15 @@ class LoanClient:
         coin = loans[0].get("collateralCurrency") if loans else None
         return MaxReduction(order_id, most, coin)
 
-    def loans(self) -> pd.DataFrame:
-        """Open loans as a DataFrame: debt, interest, current LTV beside margin-call
-        and liquidation LTV, expiry. Amounts are exact ``Decimal``; times tz-aware UTC."""
-        from .frames import loans_frame
+    def loans(self, api: str | None = None) -> pd.DataFrame:
+        """Open loans as a DataFrame (:func:`loan_widgets.views.open_loans`): both loan
+        APIs, or ``api`` ``legacy``/``new`` only; exact ``Decimal`` amounts, UTC times."""
+        return views.open_loans(self, api)
 
-        levels = {c["currency"]: c for c in self.collateral_data()}
-        return loans_frame(self.ongoing_orders(), levels)
-
-    def history(self, kind: str = "loans") -> pd.DataFrame:
-        """``loans`` (completed), ``repayments`` or ``adjustments`` as a DataFrame."""
-        from .frames import history_frame
-
-        fetch = {
-            "loans": self.borrow_history,
-            "repayments": self.repayment_history,
-            "adjustments": self.adjustment_history,
-        }
-        if kind not in fetch:
-            raise ValidationError(f"history {kind!r}: use loans, repayments or adjustments")
-        return history_frame(kind, fetch[kind]())
+    def history(self, kind: str = "loans", api: str = "legacy") -> pd.DataFrame:
+        """``loans`` (completed), ``repayments`` or ``adjustments`` of ``api`` as a DataFrame
+        (:func:`loan_widgets.views.history`)."""
+        return views.history(self, kind, api)
 
     # -- writes --------------------------------------------------------------------------
 
@@ -461,17 +449,12 @@ class LoanClient:
                 term,
                 annual_rate,
             )
+        if api == "new":  # sizing, body and evidence are the new API's (client.new.borrow)
+            return self.new.borrow(request=request, source=source, force=force)
         endpoint, body = self.borrow_endpoint(request, api)  # validates before any read
-        if api == "new" and request.collateral_amount is None and request.loan_amount:
-            need = self.new.required_collateral(
-                request.loan_currency, request.loan_amount, request.collateral_currency
-            )
-            if need > 0:  # pledge it with the loan, as a collateralList
-                request = dataclasses.replace(request, collateral_amount=need)
-                endpoint, body = self.borrow_endpoint(request, api)
         source = source or self.source
         done = self.write(
-            Write(endpoint, body, "borrow", "orderId", api, source, force, {
+            Write(endpoint, body, "borrow", endpoint.proof or "", api, source, force, {
                 "loan_currency": request.loan_currency,
                 "loan_amount": request.loan_amount,
                 "collateral_currency": request.collateral_currency,
@@ -531,8 +514,9 @@ class LoanClient:
         """Repay ``amount`` of loan ``order_id`` (interest first). Never resent on a lost answer."""
         request = RepayRequest(order_id, amount)
         done = self.write(Write(
-            ep.REPAY, request.to_body(), "repay", "repayId", "legacy", source or self.source,
-            force, {"loan_amount": request.amount, "ref_id": request.order_id},
+            ep.REPAY, request.to_body(), "repay", ep.REPAY.proof or "", "legacy",
+            source or self.source, force,
+            {"loan_amount": request.amount, "ref_id": request.order_id},
         ))
         return ActionResult("repay", done.order_id, request, self.network,
                             _utc(time.time() * 1000), done.latency_ms, done.ledger_id)
@@ -562,8 +546,8 @@ class LoanClient:
         if request.direction == "reduce":
             check_reduction(request, self.max_collateral_reduction(request.order_id))
         done = self.write(Write(
-            ep.ADJUST_COLLATERAL, request.to_body(), "adjust", "adjustId", "legacy",
-            source or self.source, force,
+            ep.ADJUST_COLLATERAL, request.to_body(), "adjust", ep.ADJUST_COLLATERAL.proof or "",
+            "legacy", source or self.source, force,
             {"collateral_amount": request.amount, "direction": request.direction,
              "ref_id": request.order_id},
         ))

@@ -22,6 +22,11 @@ class Endpoint:
     signed: bool = True
     doc: str = ""
     read_only: bool = False
+    proof: str | None = None
+    """For a write: the answer field holding the id of what it did (``orderId``...), or
+    ``""`` where the docs give the answer no field (``result: {}``), so that retCode 0
+    alone proves it was executed (the ledger then records the id it acted on, if any).
+    The write protocol (:mod:`loan_widgets.writes`) settles every write by this."""
 
     @property
     def has_body(self) -> bool:
@@ -64,8 +69,10 @@ BORROW_LIMITS = Endpoint(
     True,
     _DOCS + "crypto-loan/acct-borrow-collateral",
 )
-BORROW = Endpoint("borrow", "POST", "/v5/crypto-loan/borrow", True, _DOCS + "abandon/borrow")
-REPAY = Endpoint("repay", "POST", "/v5/crypto-loan/repay", True, _DOCS + "crypto-loan/repay")
+BORROW = Endpoint("borrow", "POST", "/v5/crypto-loan/borrow", True, _DOCS + "abandon/borrow",
+                  proof="orderId")
+REPAY = Endpoint("repay", "POST", "/v5/crypto-loan/repay", True, _DOCS + "crypto-loan/repay",
+                 proof="repayId")
 ONGOING_ORDERS = Endpoint(
     "ongoing_orders",
     "GET",
@@ -99,7 +106,7 @@ ADJUST_COLLATERAL = Endpoint(
     "POST",
     "/v5/crypto-loan/adjust-ltv",
     True,
-    _DOCS + "crypto-loan/adjust-collateral",
+    _DOCS + "crypto-loan/adjust-collateral", proof="adjustId",
 )
 ADJUSTMENT_HISTORY = Endpoint(
     "adjustment_history",
@@ -128,7 +135,7 @@ NEW_MAX_LOAN = Endpoint(
 )
 NEW_ADJUST_COLLATERAL = Endpoint(
     "new_adjust_collateral", "POST", "/v5/crypto-loan-common/adjust-ltv", True,
-    _DOCS + "new-crypto-loan/adjust-collateral",
+    _DOCS + "new-crypto-loan/adjust-collateral", proof="adjustId",
 )
 NEW_MAX_COLLATERAL_REDUCTION = Endpoint(
     "new_max_collateral_reduction", "GET", "/v5/crypto-loan-common/max-collateral-amount",
@@ -140,15 +147,15 @@ NEW_ADJUSTMENT_HISTORY = Endpoint(
 )
 FLEXIBLE_BORROW = Endpoint(
     "flexible_borrow", "POST", "/v5/crypto-loan-flexible/borrow", True,
-    _DOCS + "new-crypto-loan/flexible/borrow",
+    _DOCS + "new-crypto-loan/flexible/borrow", proof="orderId",
 )
 FLEXIBLE_REPAY = Endpoint(
     "flexible_repay", "POST", "/v5/crypto-loan-flexible/repay", True,
-    _DOCS + "new-crypto-loan/flexible/repay",
+    _DOCS + "new-crypto-loan/flexible/repay", proof="repayId",
 )
 FLEXIBLE_REPAY_COLLATERAL = Endpoint(
     "flexible_repay_collateral", "POST", "/v5/crypto-loan-flexible/repay-collateral", True,
-    _DOCS + "new-crypto-loan/flexible/repay-collateral",
+    _DOCS + "new-crypto-loan/flexible/repay-collateral", proof="",
 )
 FLEXIBLE_ONGOING = Endpoint(
     "flexible_ongoing", "GET", "/v5/crypto-loan-flexible/ongoing-coin", True,
@@ -172,25 +179,25 @@ FIXED_SUPPLY_ORDER_QUOTE = Endpoint(
 )
 FIXED_BORROW = Endpoint(
     "fixed_borrow", "POST", "/v5/crypto-loan-fixed/borrow", True,
-    _DOCS + "new-crypto-loan/fixed/borrow",
+    _DOCS + "new-crypto-loan/fixed/borrow", proof="orderId",
 )
 """Body: orderCurrency, orderAmount, annualRate, term; optional repayType, autoRepay
 (deprecated), collateralList and strategyType (``PARTIAL``, the default, or ``FULL``)."""
 FIXED_RENEW = Endpoint(
     "fixed_renew", "POST", "/v5/crypto-loan-fixed/renew", True,
-    _DOCS + "new-crypto-loan/fixed/renew",
+    _DOCS + "new-crypto-loan/fixed/renew", proof="orderId",
 )
 FIXED_SUPPLY = Endpoint(
     "fixed_supply", "POST", "/v5/crypto-loan-fixed/supply", True,
-    _DOCS + "new-crypto-loan/fixed/supply",
+    _DOCS + "new-crypto-loan/fixed/supply", proof="orderId",
 )
 FIXED_BORROW_ORDER_CANCEL = Endpoint(
     "fixed_borrow_order_cancel", "POST", "/v5/crypto-loan-fixed/borrow-order-cancel", True,
-    _DOCS + "new-crypto-loan/fixed/cancel-borrow",
+    _DOCS + "new-crypto-loan/fixed/cancel-borrow", proof="",
 )
 FIXED_SUPPLY_ORDER_CANCEL = Endpoint(
     "fixed_supply_order_cancel", "POST", "/v5/crypto-loan-fixed/supply-order-cancel", True,
-    _DOCS + "new-crypto-loan/fixed/cancel-supply",
+    _DOCS + "new-crypto-loan/fixed/cancel-supply", proof="",
 )
 FIXED_SUPPLY_CONTRACT_INFO = Endpoint(
     "fixed_supply_contract_info", "GET", "/v5/crypto-loan-fixed/supply-contract-info", True,
@@ -206,7 +213,7 @@ FIXED_SUPPLY_ORDER_INFO = Endpoint(
 )
 FIXED_REPAY_COLLATERAL = Endpoint(
     "fixed_repay_collateral", "POST", "/v5/crypto-loan-fixed/repay-collateral", True,
-    _DOCS + "new-crypto-loan/fixed/repay-collateral",
+    _DOCS + "new-crypto-loan/fixed/repay-collateral", proof="",
 )
 FIXED_REPAYMENT_HISTORY = Endpoint(
     "fixed_repayment_history", "GET", "/v5/crypto-loan-fixed/repayment-history", True,
@@ -226,7 +233,7 @@ FIXED_BORROW_CONTRACT_INFO = Endpoint(
 )
 FIXED_FULLY_REPAY = Endpoint(
     "fixed_fully_repay", "POST", "/v5/crypto-loan-fixed/fully-repay", True,
-    _DOCS + "new-crypto-loan/fixed/repay",
+    _DOCS + "new-crypto-loan/fixed/repay", proof="repayId",
 )
 FIXED_BORROW_ORDER_QUOTE = Endpoint(
     "fixed_borrow_order_quote", "GET", "/v5/crypto-loan-fixed/borrow-order-quote", False,

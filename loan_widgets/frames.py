@@ -25,7 +25,10 @@ from typing import Any, ClassVar
 
 import pandas as pd
 
-from .numbers import plain, wire_decimal
+from .loan_rows import COLUMNS as LOAN_COLUMNS
+from .loan_rows import NEAR_MARGIN_CALL, NewPositions, legacy_rows, new_rows
+from .loan_rows import notes as loan_notes
+from .numbers import plain
 
 __all__ = [
     "LEDGER_COMPACT",
@@ -37,10 +40,8 @@ __all__ = [
     "history_frame",
     "ledger_frame",
     "loans_frame",
+    "typed_frame",
 ]
-
-NEAR_MARGIN_CALL = Decimal("0.05")
-"""A loan is flagged when its LTV is within this of the margin-call LTV."""
 
 NA_TEXT = "<NA>"
 """How every missing value displays (pandas' own marker for ``pd.NA``)."""
@@ -169,8 +170,8 @@ def _decimals(values: Iterable[Any]) -> pd.Series:
     parsed: dict[str, PlainDecimal] = {}  # amounts repeat: a 100,000-row ledger holds few
     out: list[Any] = []
     for value in values:
-        if value is None or value == "":
-            out.append(pd.NA)
+        if value is None or value == "" or (isinstance(value, float) and value != value):
+            out.append(pd.NA)  # a NaN left by pandas is a gap, like None
             continue
         text = value if isinstance(value, str) else str(value)
         found = parsed.get(text)
@@ -180,10 +181,21 @@ def _decimals(values: Iterable[Any]) -> pd.Series:
     return pd.Series(out, dtype="object")
 
 
+def _ms(value: Any) -> int | None:
+    """Milliseconds from an int or digit text; anything else (``""``, ``None``, a NaN or
+    ``pd.NA`` a frame left behind) is a gap, never an error."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    text = value.strip() if isinstance(value, str) else ""
+    return int(text) if text.isascii() and text.isdigit() else None
+
+
 def _times(values: Iterable[Any]) -> pd.Series:
     """Milliseconds since 1970 (ints or wire strings) as tz-aware UTC times."""
-    ms = [None if v in (None, "") else int(v) for v in values]
-    return pd.to_datetime(pd.Series(ms, dtype="Int64"), unit="ms", utc=True)
+    return pd.to_datetime(pd.Series([_ms(v) for v in values], dtype="Int64"), unit="ms",
+                          utc=True)
 
 
 def _texts(values: Iterable[Any]) -> pd.Series:
@@ -320,81 +332,71 @@ def history_frame(kind: str, items: list[Mapping[str, Any]]) -> CompactFrame:
     return CompactFrame.build(data, _HISTORY_COMPACT[kind])
 
 
+def typed_frame(
+    rows: Sequence[Mapping[str, Any]], kinds: Mapping[str, str], compact: Iterable[str]
+) -> CompactFrame:
+    """Rows of plain values as a typed frame; ``kinds`` maps each column to ``time`` (ms),
+    ``decimal``, ``int`` or ``text`` (the new API's histories: :mod:`loan_widgets.views`)."""
+    data: dict[str, Any] = {}
+    for name, kind in kinds.items():
+        values = [row.get(name) for row in rows]
+        if kind == "time":
+            data[name] = _times(values)
+        elif kind == "decimal":
+            data[name] = _decimals(values)
+        elif kind == "int":
+            data[name] = pd.Series([_ms(v) for v in values], dtype="Int64")
+        else:
+            data[name] = _texts(values)
+    return CompactFrame.build(data, compact)
+
+
 LOANS_COMPACT = (
-    "order_id", "loan_currency", "debt", "collateral_currency", "collateral_amount",
-    "current_ltv", "margin_call_ltv", "liquidation_ltv", "flag",
+    "order_id", "api", "kind", "loan_currency", "debt", "collateral_currency",
+    "collateral_amount", "current_ltv", "margin_call_ltv", "liquidation_ltv", "flag",
 )
 """The open-loan columns shown by default."""
 
+_LOAN_TEXTS = ("order_id", "api", "kind", "loan_currency", "collateral_currency", "term",
+               "to_act")
+
 
 def loans_frame(
-    items: list[Mapping[str, Any]], levels: Mapping[str, Mapping[str, Any]]
+    items: list[Mapping[str, Any]], levels: Mapping[str, Mapping[str, Any]],
+    new: NewPositions | None = None,
 ) -> CompactFrame:
-    """Open loans with their LTV next to the collateral coin's margin-call and liquidation LTV.
+    """Open loans of both APIs (see :mod:`loan_widgets.loan_rows`), typed.
 
-    ``debt`` is unpaid principal plus interest and penalty interest, in the loan coin.
-    ``flag`` says ``liquidation`` / ``margin call`` / ``near margin call`` or is empty.
+    Legacy loans (``items``, with the collateral coins' ``levels``) show their LTV next to
+    the margin-call and liquidation LTV; ``debt`` is unpaid principal plus interest and
+    penalty interest, in the loan coin; ``flag`` says ``liquidation`` / ``margin call`` /
+    ``near margin call``, ``overdue`` (a fixed contract) or ``matching`` (a fixed order).
+    ``new`` adds the new API's positions. ``frame.attrs["notes"]`` holds the lines shown
+    under the table (matching orders and how to cancel them).
     """
-    rows = []
-    for item in items:
-        level = levels.get(item["collateralCurrency"], {})
-        ltv = wire_decimal(item.get("currentLTV"))
-        margin = wire_decimal(level.get("marginCallLTV"))
-        liquidation = wire_decimal(level.get("liquidationLTV"))
-        principal = wire_decimal(item.get("totalDebt")) or Decimal(0)
-        interest = wire_decimal(item.get("residualInterest")) or Decimal(0)
-        penalty = wire_decimal(item.get("residualPenaltyInterest")) or Decimal(0)
-        flag = ""
-        if ltv is not None and liquidation is not None and ltv >= liquidation:
-            flag = "liquidation"
-        elif ltv is not None and margin is not None and ltv >= margin:
-            flag = "margin call"
-        elif ltv is not None and margin is not None and ltv >= margin - NEAR_MARGIN_CALL:
-            flag = "near margin call"
-        rows.append(
-            {
-                "order_id": item["orderId"],
-                "loan_currency": item["loanCurrency"],
-                "principal": principal,
-                "interest": interest + penalty,
-                "debt": principal + interest + penalty,
-                "collateral_currency": item["collateralCurrency"],
-                "collateral_amount": item.get("collateralAmount"),
-                "current_ltv": ltv,
-                "margin_call_ltv": margin,
-                "liquidation_ltv": liquidation,
-                "hourly_interest_rate": item.get("hourlyInterestRate"),
-                "term": item.get("loanTerm") or "flexible",
-                "expires_at": item.get("expirationTime"),
-                "flag": flag,
-            }
-        )
-
-    def column(name: str) -> list[Any]:
-        return [row[name] for row in rows]
-
+    rows = legacy_rows(items, levels) + (new_rows(new) if new is not None else [])
     data: dict[str, Any] = {}
-    for name in (
-        "order_id", "loan_currency", "principal", "interest", "debt", "collateral_currency",
-        "collateral_amount", "current_ltv", "margin_call_ltv", "liquidation_ltv",
-        "hourly_interest_rate", "term", "expires_at", "flag",
-    ):
+    for name in LOAN_COLUMNS:
+        values = [row[name] for row in rows]
         if name == "expires_at":
-            data[name] = _times(column(name))
-        elif name in ("order_id", "loan_currency", "collateral_currency", "term"):
-            data[name] = _texts(column(name))
-        elif name == "flag":
-            data[name] = pd.Series(column(name), dtype="string")
+            data[name] = _times(values)
+        elif name in _LOAN_TEXTS:
+            data[name] = _texts(values)
+        elif name == "flag":  # "" when there is nothing to say, never a gap
+            data[name] = pd.Series([v or "" for v in values], dtype="string")
         else:
-            data[name] = _decimals(column(name))
-    return CompactFrame.build(data, LOANS_COMPACT)
+            data[name] = _decimals(values)
+    frame = CompactFrame.build(data, LOANS_COMPACT)
+    frame.attrs["notes"] = loan_notes(rows, new)
+    return frame
 
 
 class LoansTable:
     """Open loans for display: rows near or past a margin call are highlighted.
 
     ``.frame`` is the whole frame (see :func:`loans_frame`); the table shows its compact
-    columns.
+    columns, then its notes (matching fixed orders and how to cancel them, the new API's
+    magics).
     """
 
     def __init__(self, frame: pd.DataFrame, network: str) -> None:
@@ -404,23 +406,32 @@ class LoansTable:
     def __len__(self) -> int:
         return len(self.frame)
 
+    @property
+    def notes(self) -> list[str]:
+        """The lines shown under the table."""
+        return list(self.frame.attrs.get("notes") or ())
+
     def _view(self) -> pd.DataFrame:
         shown = [c for c in LOANS_COMPACT if c in self.frame.columns]
         return pd.DataFrame(self.frame)[shown or list(self.frame.columns)]
 
     def __repr__(self) -> str:
+        notes = "".join(f"\n* {line}" for line in self.notes)
         if self.frame.empty:
-            return f"No open loans on {self.network}."
+            return f"No open loans on {self.network}.{notes}"
         table = self._view().to_string(index=False, na_rep=NA_TEXT)
-        return f"Open loans on {self.network}:\n{table}"
+        return f"Open loans on {self.network}:\n{table}{notes}"
 
     def _repr_html_(self) -> str:
+        notes = "".join(f"<li>{html.escape(line)}</li>" for line in self.notes)
+        notes = f"<ul style='margin:4px 0'>{notes}</ul>" if notes else ""
         if self.frame.empty:
-            return f"<p>No open loans on {html.escape(self.network)}.</p>"
+            return f"<p>No open loans on {html.escape(self.network)}.</p>{notes}"
         colours = {
             "liquidation": "background-color: #f8b4b4",
             "margin call": "background-color: #fbd38d",
             "near margin call": "background-color: #fef3c7",
+            "overdue": "background-color: #fbd38d",
         }
 
         def paint(row: pd.Series) -> list[str]:
@@ -435,4 +446,4 @@ class LoansTable:
             .hide(axis="index")
         )
         caption = f"Open loans on {html.escape(self.network)}"
-        return styled.set_caption(caption).to_html()
+        return styled.set_caption(caption).to_html() + notes

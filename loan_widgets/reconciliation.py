@@ -23,8 +23,12 @@ handed out: the row waits, or stays ``unknown`` with the reason.
 * anything else: left as it is, with the reason.
 
 Repayments and collateral adjustments are matched the same way in the loan's
-repayment or adjustment history, which carries times. Decisions are written
-to the ledger (``settled_by = 'reconcile'``).
+repayment or adjustment history, which carries times. Rows of the new loan
+API (borrows, repayments, pool adjustments, renewals, supply orders and
+cancels) follow the same rules against the new API's own lists and times,
+with the ids read just before each was sent as its evidence
+(:mod:`loan_widgets.new_reconciliation`). Decisions are written to the ledger
+(``settled_by = 'reconcile'``).
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Protocol
 
-from . import writer
+from . import new_reconciliation, writer
 from .clock import now_ms as _now_ms
 from .errors import LoanWidgetsError
 from .ledger import Ledger, LedgerRow, RowTracking
@@ -68,6 +72,9 @@ class ExchangeReader(Protocol):
     def repayment_history(self, **params: Any) -> list[dict[str, Any]]: ...
 
     def adjustment_history(self, **params: Any) -> list[dict[str, Any]]: ...
+
+    @property
+    def new(self) -> Any: ...  # the new API's reads (LoanClient.new)
 
 
 @dataclass(frozen=True)
@@ -339,6 +346,7 @@ def reconcile(client: ExchangeReader, ledger: Ledger) -> Reconciliation:
     offset_ms = client.clock_offset_ms
     loans: list[_Loan] | None = None
     histories: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    run: new_reconciliation.Run | None = None
     for item in mine:
         row = item.row
         if item.waits:
@@ -347,9 +355,15 @@ def reconcile(client: ExchangeReader, ledger: Ledger) -> Reconciliation:
         try:
             if offset_ms is None:
                 offset_ms = client.sync_clock()
-            if row.api != "legacy":
-                decision = ("unknown", None, "rows of the new loan API are not reconciled yet: "
-                            "check the account's new-API loans (LoanClient().new)")
+            if row.api == "new":
+                if run is None:
+                    run = new_reconciliation.Run(client, ledger, claimed, offset_ms,
+                                                 _in_window, {})
+                others = [o for o in mine if o is not item and o.row.api == "new"
+                          and o.row.status in ("pending", "unknown")]
+                decision = new_reconciliation.decide(item, others, run)
+            elif row.api != "legacy":
+                decision = ("unknown", None, f"rows of loan API {row.api!r} are not known here")
             elif row.action == "borrow":
                 if loans is None:
                     loans = _loans(client)

@@ -8,15 +8,22 @@ through :func:`submit`:
    loan, direction) is still ``pending`` or ``unknown`` (else
    :class:`~loan_widgets.errors.DuplicateOrderError`, unless ``force``).
 2. **Reads before sending**: the exchange clock if stale and, for a legacy
-   borrow, the open loans known shortly before sending (:class:`OpenLoans`),
-   the evidence reconciliation needs to claim only loans that are provably
-   ours. If they fail, nothing was sent: the row is written ``failed``.
+   borrow, the open loans known shortly before sending (:class:`OpenLoans`);
+   for a new-API write, the ids its ``Write.evidence`` read returns (the
+   records of its kind that already exist): the evidence reconciliation needs
+   to claim only records that are provably ours. If they fail, nothing was
+   sent: the row is written ``failed``.
 3. **Record** the row ``pending`` (with its host, its writer process and its
    answer deadline), refusing an identical unsettled twin in the same
    statement.
 4. **Send** once (the client's resend table may resend after 10002/10006 only).
-5. **Settle** by :data:`STATUS_TABLE` (an error class to a ledger status). An
-   id is accepted only if it looks like one; ``KeyboardInterrupt`` or any
+5. **Settle** by :data:`STATUS_TABLE` (an error class to a ledger status). What
+   proves a retCode-0 answer executed is declared per endpoint
+   (:attr:`~loan_widgets.endpoints.Endpoint.proof`, passed as ``Write.id_key``):
+   its id field, accepted only if it looks like an id (else ``unknown``); or,
+   where the docs give the answer no field (``result: {}``: cancels, repayments
+   with collateral), retCode 0 itself, and the row records ``Write.acted_on``
+   (the order the write acted on, or no id). ``KeyboardInterrupt`` or any
    other exception while sending settles ``unknown``, drops the connection and
    is re-raised with a one-line note. If the ledger cannot be written then,
    the outcome goes to the journal beside it and a one-line notice is logged.
@@ -26,7 +33,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -116,12 +123,14 @@ class Write:
 
     endpoint: Endpoint
     body: str
-    action: str  # borrow, repay, adjust
-    id_key: str  # orderId, repayId, adjustId
+    action: str  # borrow, repay, adjust; new API also cancel, supply, cancel_supply, renew
+    id_key: str  # the endpoint's proof: orderId, repayId, adjustId, or "" (retCode 0 proves it)
     api: str = "legacy"
     source: str = "api"
     force: bool = False
     fields: Mapping[str, Any] = field(default_factory=dict)
+    acted_on: str | None = None  # the id recorded when ``id_key`` is "" (e.g. the cancelled order)
+    evidence: Callable[[], Iterable[str]] | None = None  # ids existing before sending (new API)
 
     @property
     def needs_evidence(self) -> bool:
@@ -135,7 +144,7 @@ class Written:
 
     envelope: dict[str, Any]
     ledger_id: int
-    order_id: str
+    order_id: str | None  # None only for a write whose proof is retCode 0 and acts on no id
     latency_ms: float
     submitted_at: float
     notice: str | None = None
@@ -200,6 +209,8 @@ def submit(session: WriteSession, write: Write, known: OpenLoans | None = None) 
         session.sync_clock_if_stale()
         evidence = (known or OpenLoans()).evidence_id(session, ledger, unsettled) if (
             write.needs_evidence) else None
+        if write.evidence is not None:
+            evidence = ledger.record_evidence(host, set(write.evidence()))
     except LedgerError:
         raise  # the ledger itself refused: nothing was sent and no row can be written
     except LoanWidgetsError as error:  # nothing was sent: the order never left
@@ -230,8 +241,11 @@ def submit(session: WriteSession, write: Write, known: OpenLoans | None = None) 
         raise
     latency = (time.perf_counter() - started) * 1e3
     result = envelope.get("result") or {}
-    order_id, why_not = answer_id(result, write.id_key)
-    if order_id is None:  # executed (retCode 0), but which order?
+    if write.id_key:
+        order_id, why_not = answer_id(result, write.id_key)
+    else:  # the documented answer has no field: retCode 0 is the proof
+        order_id, why_not = write.acted_on, ""
+    if order_id is None and write.id_key:  # executed (retCode 0), but which order?
         lost = OutcomeUnknown(
             f"outcome unknown: HTTP {status_code} with retCode 0 but {why_not}; the "
             f"{write.endpoint.name} was probably executed" + _unknown_text(row, write.action),
@@ -247,7 +261,7 @@ def submit(session: WriteSession, write: Write, known: OpenLoans | None = None) 
     )
     if notice:
         log.warning("%s", notice)
-    if known is not None and write.action == "borrow":
+    if known is not None and write.action == "borrow" and order_id:
         known.saw(order_id)
     return Written(envelope, row, order_id, latency, submitted, notice)
 

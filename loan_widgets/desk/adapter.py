@@ -12,12 +12,13 @@ loan API (404 / 10017) is remembered, and that API is no longer read.
 **Actions.** :data:`KIND_ACTIONS` says what can be done to each kind of row;
 :func:`perform` does it through the same client methods as the magics
 (``repay``, ``repay_all``, ``adjust_collateral``, ``new.flexible_repay``,
-``new.fixed_fully_repay``, ``new.adjust_collateral``), so every action is a
-ledger row like any other. Cancelling a matching fixed borrow order calls
-``client.new.cancel_borrow_order(order_id)`` where the client has it; until
-then the action says it is not available. ``force=True`` (the user chose to
-send although an identical write is unsettled) is passed to clients whose
-write methods take it.
+``new.flexible_repay_all``, ``new.fixed_fully_repay``, ``new.adjust_collateral``,
+``new.cancel_borrow_order``), so every action is a ledger row like any other,
+and reconciliation settles new-API rows as it does legacy ones: a hold on a
+new-API action is released once its rows settle. A client without
+``client.new.cancel_borrow_order`` (another implementation) says the cancel is
+not available. ``force=True`` (the user chose to send although an identical
+write is unsettled) is passed to clients whose write methods take it.
 
 UI-free: this module imports no widget library.
 """
@@ -251,7 +252,7 @@ def unavailable(client: LoanClient, target: Target, action: str) -> str:
     if action == "cancel" and getattr(client.new, CANCEL_METHOD, None) is None:
         return (
             "cancelling a matching fixed borrow order needs a client with "
-            f"client.new.{CANCEL_METHOD}() (not in this version)"
+            f"client.new.{CANCEL_METHOD}()"
         )
     return ""
 
@@ -295,10 +296,7 @@ def perform(
     elif target.kind == "pool":
         call, args = new.adjust_collateral, (target.coin, amount, action)
     elif target.kind == "flexible" and action == "repay_all":
-        owed = [i for i in new.flexible_loans(target.ref) if i.get("loanCurrency") == target.ref]
-        if not owed:
-            raise ValidationError(f"no flexible {target.ref} debt is open")
-        call, args = new.flexible_repay, (target.ref, Decimal(str(owed[0]["totalDebt"])))
+        call, args = new.flexible_repay_all, (target.ref,)
     elif target.kind == "flexible":
         call, args = new.flexible_repay, (target.ref, amount)
     elif target.kind == "fixed":

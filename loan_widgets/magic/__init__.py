@@ -26,6 +26,7 @@ from ..config import Settings, check_api, check_network, check_recv_window
 from ..errors import ConfigurationError, LoanWidgetsError, ValidationError
 from ..keys_magic import KeysMagics
 from ..orders import AdjustRequest, BorrowRequest, RepayRequest
+from .new_api import Plan, cancel_plan, collateral_plan, new_only_given, repay_plan
 from .options import options, parse, shorten
 from .render import confirm_mainnet, usage_error
 
@@ -122,6 +123,26 @@ class BorrowMagics(Magics, Configurable):
         client.refresh_credentials()  # keys may have changed since the last line
         return client
 
+    def _api(self, args: Any) -> str:
+        """The loan API of this line: ``--api``, else ``%config BorrowMagics.api``. Options
+        only the new API has are refused on the legacy one (nothing is read or sent)."""
+        try:
+            api = check_api(args.api or self.api)
+        except ConfigurationError:
+            raise UsageError(
+                f"--api {shorten(str(args.api), 40)!r} is not known: use legacy or new"
+            ) from None
+        given = new_only_given(args)
+        if api == "legacy" and given:
+            raise UsageError(f"{given[0]} is an option of the new loan API: add --api new")
+        return api
+
+    def _plan(self, args: Any, plan: Plan | Any) -> Any:
+        """Dry-run, confirm or send a new-API plan (anything else is a read's result)."""
+        if not isinstance(plan, Plan):
+            return plan
+        return self._send(args, plan.verb, plan.what, plan.prepare, plan.send)
+
     def _send(self, args: Any, verb: str, what: str, prepare: Any, send: Any) -> Any:
         """The one dry-run and mainnet guard: show the request, or confirm, then send."""
         client = self.client(args.network, args.profile)
@@ -152,14 +173,22 @@ class BorrowMagics(Magics, Configurable):
         "-r", "--rate", metavar="R",
         help="annual rate for a fixed term on the new API (0.05 = 5 %%)",
     )
-    @argument("--api", metavar="API", help="legacy or new (default: %%config BorrowMagics.api)")
+    @argument("--strategy", metavar="S", help="new API, fixed: PARTIAL (default) or FULL fill")
+    @argument(
+        "--repay-type", metavar="R",
+        help="new API, fixed: at maturity auto (repay from Funding, default) or flexible",
+    )
+    @argument(
+        "--cancel", metavar="ORDER_ID",
+        help="new API: cancel this fixed borrow order while it is still matching",
+    )
     @argument("--widget", action="store_true", help="show the BorrowWidget, prefilled")
     @argument(
         "--reconcile",
         action="store_true",
         help="settle 'unknown' ledger rows by reading the exchange (sends no order)",
     )
-    @options("network", "dry-run", "yes", "force", "profile")
+    @options("api", "network", "dry-run", "yes", "force", "profile")
     @line_magic
     def borrow(self, line: str = "") -> Any:
         """Borrow a coin against collateral through Bybit's crypto-loan API.
@@ -172,6 +201,8 @@ class BorrowMagics(Magics, Configurable):
             r = %borrow USDT $amount BTC                # r.order_id, r.request, ...
             %borrow USDT 550 BTC --api new              # Bybit's new flexible loan API
             %borrow USDT 550 BTC --api new --term 30 --rate 0.05   # new API, fixed
+            %borrow USDT 550 BTC --api new -t 30 -r 0.05 --strategy FULL  # all or nothing
+            %borrow --cancel 13010 --api new            # cancel a matching fixed order
             %borrow --reconcile                         # settle 'unknown' ledger rows
             %borrow                                     # the BorrowWidget
 
@@ -184,15 +215,17 @@ class BorrowMagics(Magics, Configurable):
         """
         args = parse(self.borrow, line)
         if args.reconcile:
-            if args.words:
-                raise UsageError("--reconcile takes no coins or amounts")
+            if args.words or args.cancel is not None:
+                raise UsageError("--reconcile takes no coins, amounts or --cancel")
             return self._run(lambda: self.client(args.network, args.profile).reconcile())
-        try:
-            api = check_api(args.api or self.api)
-        except ConfigurationError:
-            raise UsageError(
-                f"--api {shorten(str(args.api), 40)!r} is not known: use legacy or new"
-            ) from None
+        api = self._api(args)
+        if args.cancel is not None:
+            extra = [f for f, on in (("coins or amounts", args.words), ("--widget", args.widget),
+                                     ("--term", args.term), ("--rate", args.rate),
+                                     ("--collateral-amount", args.collateral_amount)) if on]
+            if extra:
+                raise UsageError(f"--cancel ORDER_ID takes no {extra[0]}")
+            return self._run(lambda: self._plan(args, cancel_plan(args)))
         if not args.words and all(
             v is None for v in (args.collateral_amount, args.term, args.rate)
         ):
@@ -209,6 +242,16 @@ class BorrowMagics(Magics, Configurable):
             request = _request_from(args)
             if args.widget:
                 return self._show_widget(args, request, api)
+            if args.strategy is not None or args.repay_type is not None:
+                from ..new_orders import NewBorrowRequest
+
+                order = NewBorrowRequest(request, args.repay_type, args.strategy)
+                return self._send(
+                    args, "Borrow", order.describe(), lambda c: c.new.prepare(order),
+                    lambda c: c.new.borrow(request=request, repay_type=order.repay_type,
+                                           strategy=order.strategy, source="magic",
+                                           force=args.force),
+                )
             return self._send(
                 args, "Borrow", request.describe(),
                 lambda c: c.prepare_borrow(request, api),
@@ -218,10 +261,21 @@ class BorrowMagics(Magics, Configurable):
         return self._run(run)
 
     @magic_arguments()
-    @argument("order_id", nargs="?", metavar="ORDER_ID", help="the loan order to repay")
+    @argument(
+        "order_id", nargs="?", metavar="ORDER_ID|COIN",
+        help="the loan order to repay (legacy), or the loan coin (new API)",
+    )
     @argument("amount", nargs="?", metavar="AMOUNT", help="how much of the loan coin to repay")
     @argument("--all", action="store_true", help="repay everything owed: principal and interest")
-    @options("network", "dry-run", "yes", "force", "profile")
+    @argument("--loan-id", metavar="ID", help="new API: this fixed contract (in full)")
+    @argument(
+        "--fixed", action="store_true", help="new API: fixed debt of COIN (in full: every contract)"
+    )
+    @argument(
+        "--collateral", metavar="COINS",
+        help="new API: repay AMOUNT by selling these pooled collateral coins (BTC or BTC,ETH)",
+    )
+    @options("api", "network", "dry-run", "yes", "force", "profile")
     @line_magic
     def repay(self, line: str = "") -> Any:
         """Repay a crypto loan (interest is settled first, then principal).
@@ -230,11 +284,20 @@ class BorrowMagics(Magics, Configurable):
 
             %repay 1794267532472646144 100      # repay 100 of the loan coin
             %repay 1794267532472646144 --all    # repay it in full; collateral comes back
+            %repay USDT 100 --api new           # new API: flexible USDT debt
+            %repay USDT --all --api new         # all of it, as owed now
+            %repay --loan-id 570 --api new      # new API: fixed contract 570 in full
+            %repay USDT --fixed --api new       # every fixed USDT contract in full
+            %repay USDT 100 --collateral BTC --api new   # sell pooled BTC to repay
+            %repay USDT 100 --collateral BTC --loan-id 570 --api new
 
         Never resent on a lost answer: the ledger row becomes 'unknown' and
         ``%borrow --reconcile`` settles it by reading the exchange.
         """
         args = parse(self.repay, line)
+        if self._api(args) == "new":
+            return self._run(lambda: self._plan(
+                args, repay_plan(args, self.client(args.network, args.profile))))
         if args.order_id is None:
             raise UsageError("expected ORDER_ID AMOUNT (or ORDER_ID --all), see %repay?")
         if args.all == (args.amount is not None):
@@ -256,9 +319,12 @@ class BorrowMagics(Magics, Configurable):
 
     @magic_arguments()
     @argument("direction", nargs="?", metavar="add|reduce", help="add or reduce collateral")
-    @argument("order_id", nargs="?", metavar="ORDER_ID", help="the loan order")
+    @argument(
+        "order_id", nargs="?", metavar="ORDER_ID|COIN",
+        help="the loan order (legacy), or the pooled coin (new API)",
+    )
     @argument("amount", nargs="?", metavar="AMOUNT", help="collateral to move (collateral coin)")
-    @options("network", "dry-run", "yes", "force", "profile")
+    @options("api", "network", "dry-run", "yes", "force", "profile")
     @line_magic
     def collateral(self, line: str = "") -> Any:
         """Add collateral to a loan, or take some back, showing the LTV before and after.
@@ -268,10 +334,16 @@ class BorrowMagics(Magics, Configurable):
             %collateral add 1794267532472646144 0.01
             %collateral reduce 1794267532472646144 0.001    # at most the allowed maximum
             %collateral reduce 1794267532472646144          # show the allowed maximum only
+            %collateral add BTC 0.1 --api new               # new API: the account's pool
+            %collateral reduce BTC --api new                # the most BTC it may give back
         """
         args = parse(self.collateral, line)
         if args.direction not in ("add", "reduce") or args.order_id is None:
-            raise UsageError("expected add|reduce ORDER_ID AMOUNT, see %collateral?")
+            what = "COIN" if (args.api or self.api) == "new" else "ORDER_ID"
+            raise UsageError(f"expected add|reduce {what} AMOUNT, see %collateral?")
+        if self._api(args) == "new":
+            return self._run(lambda: self._plan(
+                args, collateral_plan(args, self.client(args.network, args.profile))))
 
         def run() -> Any:
             if args.amount is None:
@@ -299,23 +371,30 @@ class BorrowMagics(Magics, Configurable):
         metavar="KIND",
         help="completed loans (default), repayments or adjustments instead of open loans",
     )
-    @options("network", "profile")
+    @options("api", "network", "profile")
     @argument("--watch", action="store_true", help="open the LoanDesk: every open loan, live")
     @line_magic
     def loans(self, line: str = "") -> Any:
-        """Open loans: debt, interest, current LTV against margin-call and liquidation LTV.
+        """Open loans of both loan APIs: debt, interest, current LTV against margin-call and
+        liquidation LTV; the new API's flexible debts, fixed contracts, fixed borrow orders
+        still matching (and how to cancel them) and pooled collateral.
 
         Rows near a margin call are highlighted. ``x = %loans`` gives a table
-        whose ``.frame`` is a DataFrame with exact Decimal amounts.
+        whose ``.frame`` is a DataFrame with exact Decimal amounts. ``--api``
+        shows one API only; ``--history`` shows the histories of ``--api`` (or
+        ``%config BorrowMagics.api``).
 
         Examples::
 
             %loans
+            %loans --api new                 # the new API's positions only
             %loans --history                 # completed loans
             %loans --history repayments      # or: adjustments
+            %loans --history repayments --api new    # the new API's repayments
             %loans --watch                   # the LoanDesk: live, with alerts and actions
         """
         args = parse(self.loans, line)
+        api = self._api(args)
         if args.watch:
             if args.history is not None:
                 raise UsageError("--watch shows open loans: drop --history")
@@ -328,10 +407,10 @@ class BorrowMagics(Magics, Configurable):
         def run() -> Any:
             client = self.client(args.network, args.profile)
             if args.history is not None:
-                return client.history(args.history)
+                return client.history(args.history, api)
             from ..frames import LoansTable
 
-            return LoansTable(client.loans(), client.network)
+            return LoansTable(client.loans(args.api and api), client.network)
 
         return self._run(run)
 

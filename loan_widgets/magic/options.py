@@ -37,6 +37,9 @@ OPTIONS: dict[str, argument] = {
     "profile": argument(
         "--profile", metavar="NAME", help="the credentials profile to use (%%loan_keys)"
     ),
+    "api": argument(
+        "--api", metavar="API", help="legacy or new loan API (default: %%config BorrowMagics.api)"
+    ),
 }
 
 

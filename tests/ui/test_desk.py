@@ -18,6 +18,7 @@ from support import PLANTED_KEY, PLANTED_SECRET, posts
 
 from loan_widgets.client import LoanClient
 from loan_widgets.desk import LoanDesk
+from loan_widgets.desk.adapter import targets
 from loan_widgets.errors import DuplicateOrderError
 from loan_widgets.ledger import Ledger
 from loan_widgets.portfolio import AlertEvent, Reads
@@ -301,20 +302,27 @@ class TestActions:
                         ("new", "repay", "accepted", "desk")]
         assert desk.snapshot.get(fixed.key) is None  # type: ignore[union-attr]
 
-    def test_cancel_order_waits_for_the_client(self, client: LoanClient,
-                                               exchange: Sandbox) -> None:
-        """A matching fixed order is listed; cancelling needs client.new.cancel_borrow_order."""
+    def test_cancel_matching_order(self, client: LoanClient, exchange: Sandbox,
+                                   ledger: Ledger) -> None:
+        """A matching fixed order is listed and cancelled in place: one POST, one ledger row."""
         client.new.borrow("USDT", "1000", "ETH")  # something in the pool
         client.new.borrow("USDT", "500", "ETH", term="30", annual_rate="0.0001")  # below market
         desk = LoanDesk(client, live=False)
         order = next(p for p in desk.snapshot.positions if p.kind == "order")  # type: ignore[union-attr]
         assert "waiting for lenders" in desk.table.value
         desk.actions.select(order.key, "cancel")
-        assert desk.actions.go.disabled and "cancel_borrow_order" in desk.actions.go.tooltip
+        assert not desk.actions.go.disabled and "Cancel order" in desk.actions.go.tooltip
         before = len(exchange.requests)
         desk.actions.go.click()
-        assert desk.actions.status.startswith("invalid:")
-        assert not [r for r in list(exchange.requests)[before:] if r.method == "POST"]
+        assert desk.actions.status == f"accepted: {order.ref}", desk.actions.status
+        sent = [r for r in list(exchange.requests)[before:] if r.method == "POST"]
+        assert [(r.path, json.loads(r.body)) for r in sent] == [
+            ("/v5/crypto-loan-fixed/borrow-order-cancel", {"orderId": order.ref})]
+        last = ledger.rows()[-1]
+        assert (last.api, last.action, last.status, last.order_id, last.ref_id, last.source) == (
+            "new", "cancel", "accepted", order.ref, order.ref, "desk")
+        desk.refresh()
+        assert desk.snapshot.get(order.key) is None  # type: ignore[union-attr]
 
     def test_double_click_sends_once(self, client: LoanClient, exchange: Sandbox) -> None:
         """A second click right after the answer is ignored."""
@@ -352,6 +360,32 @@ class TestMayHaveBeenExecuted:
         desk.actions.reconcile_button.click()
         assert ledger.rows()[-1].status == "accepted"
         assert not desk.actions.holds and not desk.actions.go.disabled
+
+    @pytest.mark.parametrize(("kind", "action", "amount", "path"), [
+        ("flexible", "repay", "10", "/v5/crypto-loan-flexible/repay"),
+        ("pool", "add", "0.1", "/v5/crypto-loan-common/adjust-ltv"),
+        ("fixed", "repay_all", "", "/v5/crypto-loan-fixed/fully-repay"),
+        ("order", "cancel", "", "/v5/crypto-loan-fixed/borrow-order-cancel"),
+    ])
+    def test_new_api_hold_released_by_reconcile(self, client: LoanClient, ledger: Ledger,
+                                                exchange: Sandbox, kind: str, action: str,
+                                                amount: str, path: str) -> None:
+        """A lost new-API answer holds that action; Reconcile settles the row and releases it."""
+        client.new.borrow("USDT", "1000", "ETH")
+        client.new.borrow("USDT", "500", "ETH", term="30", annual_rate="0.2")
+        client.new.borrow("USDT", "200", "ETH", term="30", annual_rate="0.0001")  # waits
+        desk = LoanDesk(client, live=False)
+        desk.actions.rearm_after = 0
+        key = next(t.key for t in targets(desk.snapshot) if t.kind == kind)  # type: ignore[arg-type]
+        exchange.faults.inject(path, "drop", execute=True)
+        desk.actions.select(key, action, amount)
+        desk.actions.go.click()
+        assert desk.actions.status.startswith("unknown:") and desk.actions.go.disabled
+        row = ledger.rows()[-1]
+        assert (row.api, row.status) == ("new", "unknown") and len(posts(exchange, path)) == 1
+        desk.actions.reconcile_button.click()
+        assert ledger.get(row.id).status == "accepted", ledger.get(row.id).ret_msg
+        assert not desk.actions.holds and len(posts(exchange, path)) == 1
 
     def test_ambiguous_answer_holds_too(self, client: LoanClient, ledger: Ledger,
                                         exchange: Sandbox) -> None:
