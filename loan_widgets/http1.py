@@ -140,6 +140,8 @@ class _Reader:
                 if self.buffer.startswith(b"HTTP/"):
                     raise RemoteDisconnected("Remote end closed connection inside the headers")
                 raise BadStatusLine(_shown(bytes(self.buffer)))
+        if found.start() > MAX_HEAD:
+            raise LineTooLong("answer head")
         data = bytes(self.buffer[: found.start()])
         del self.buffer[: found.end()]
         return data

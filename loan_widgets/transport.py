@@ -230,6 +230,10 @@ class HttpTransport:
         connection that has been idle for :data:`WRITE_REUSE_IDLE_S` or more.
         """
         started = time.perf_counter()
+        if _UNSENDABLE_URL.search(url):  # urlsplit would drop tabs and line breaks silently
+            raise ValidationError(
+                "the request's URL holds whitespace or a control character: nothing was sent"
+            )
         parts = urlsplit(url)
         scheme = parts.scheme
         port = parts.port or (443 if scheme == "https" else 80)
@@ -348,6 +352,7 @@ def _dropped(sock: socket.socket) -> bool:
     return bool(readable)  # an idle connection is readable only at EOF or on error
 
 
+_UNSENDABLE_URL = re.compile(r"[\x00-\x20\x7f]")
 _SSL_SOURCE = re.compile(r"\s*\(_ssl\.c:\d+\)")
 
 
