@@ -83,15 +83,6 @@ class Proxy:
     def __repr__(self) -> str:
         return f"Proxy({self.shown!r}, from {self.variable})"
 
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Proxy):
-            return NotImplemented
-        return (self.host, self.port, self._authorization) == (
-            other.host, other.port, other._authorization)
-
-    def __hash__(self) -> int:
-        return hash((self.host, self.port))
-
 
 def environment_proxies() -> dict[str, str]:
     """``{'https': URL, 'http': URL, 'all': URL, 'no': LIST}`` from the environment.
