@@ -4,14 +4,16 @@
 
 1. Borrow round trip against one loopback sandbox (a separate process):
    ``LoanClient.borrow`` (ledger writes included) vs pybit's
-   ``borrow_crypto_loan``, interleaved in blocks so both see the same
-   machine state. Median and p99 per call, and the ratio.
+   ``borrow_crypto_loan``, interleaved in blocks of 100 so both see the same
+   machine state, each block on a new connection for both. Median and p99
+   per call, and the ratio.
 2. ``import loan_widgets`` + ``%load_ext loan_widgets`` vs
    ``import pybit.unified_trading``, each in a fresh interpreter that already
    runs an IPython shell (as a notebook kernel does), alternating.
 3. Ledger: appends 100,000 rows (insert pending + settle, each timed), compares
-   the first and last 1,000 appends (median per append, and their totals), then
-   times ``orders()`` building the DataFrame (best of 3 builds).
+   the last 1,000 appends with the first 1,000 to a new ledger, alternating
+   (median per append, and their totals), then times ``orders()`` building the
+   DataFrame (best of 3 builds).
 4. Widget: median time of a linked-amount update (typing a loan amount and
    getting the collateral estimate), from ``widget_timing.py`` (also runnable
    alone, with ``--check`` against its 2 ms budget).
@@ -104,6 +106,11 @@ def bench_borrow(calls: int) -> dict[str, float]:
         for fn in (run_ours, run_peer):  # warm up connections and caches
             for _ in range(50):
                 fn()
+        # Each block starts both clients on a new connection (warmed by one untimed call):
+        # the sandbox serves every connection on a thread of its own, and where the kernel
+        # runs that thread against the client moved one connection's round trip by up to
+        # ~60 us for a whole run; new connections per block spread that over both clients.
+        hang_up = {"ours": ours.close, "pybit": peer.client.close}
         times: dict[str, list[float]] = {"ours": [], "pybit": []}
         block = 100
         for i in range(0, calls, block):
@@ -111,6 +118,8 @@ def bench_borrow(calls: int) -> dict[str, float]:
             if (i // block) % 2:
                 order.reverse()
             for name, fn in order:
+                hang_up[name]()
+                fn()
                 for _ in range(min(block, calls - i)):
                     start = time.perf_counter()
                     fn()
@@ -174,26 +183,41 @@ def bench_import(runs: int) -> dict[str, float]:
 
 
 def bench_ledger(rows: int) -> dict[str, float]:
-    """Append cost across ``rows`` appends and the DataFrame build."""
+    """Append cost across ``rows`` appends and the DataFrame build.
+
+    The last 1,000 appends to the ``rows``-row ledger alternate with the first
+    1,000 appends to a new ledger beside it, so the two are compared on the same
+    machine state (as the borrow round trip is).
+    """
     from loan_widgets import Ledger
     from loan_widgets.orders import BorrowRequest
 
-    ledger = Ledger(Path(tempfile.mkdtemp()) / "ledger.sqlite3")
+    folder = Path(tempfile.mkdtemp())
+    ledger = Ledger(folder / "ledger.sqlite3")
+    fresh = Ledger(folder / "fresh.sqlite3")
     request = BorrowRequest("USDT", "BTC", "550")
     chunk = 1000
-    appends: list[float] = []
     fields = {"loan_currency": "USDT", "loan_amount": request.loan_amount,
               "collateral_currency": "BTC", "term": request.term, "host": "bench"}
     order = 1794267532472646144
     clock = time.perf_counter
-    for _ in range(rows):
+
+    def append(into: Ledger) -> float:
+        nonlocal order
         start = clock()
-        row = ledger.record_pending(network="sandbox", source="api", body=request.to_body(),
-                                    **fields)
+        row = into.record_pending(network="sandbox", source="api", body=request.to_body(),
+                                  **fields)
         order += 1
-        ledger.settle(row, "accepted", order_id=str(order), ret_code=0)
-        appends.append(clock() - start)
-    first, last = appends[:chunk], appends[-chunk:]
+        into.settle(row, "accepted", order_id=str(order), ret_code=0)
+        return clock() - start
+
+    for _ in range(rows - chunk):
+        append(ledger)
+    first: list[float] = []
+    last: list[float] = []
+    for _ in range(chunk):
+        last.append(append(ledger))
+        first.append(append(fresh))
     import pandas  # noqa: F401 - a notebook has pandas loaded; time the build, not the import
 
     builds = []
@@ -232,7 +256,7 @@ def main() -> None:
     borrow = bench_borrow(args.calls)
     print(
         f"\n1. borrow round trip, {borrow['ours_calls']} calls each, same loopback sandbox "
-        "(separate process), interleaved blocks of 100"
+        "(separate process), interleaved blocks of 100, each on a new connection"
         f"\n   loan_widgets: median {borrow['ours_median_us']:.0f} us, "
         f"p99 {borrow['ours_p99_us']:.0f} us (ledger writes included)"
         f"\n   pybit:        median {borrow['pybit_median_us']:.0f} us, "
@@ -253,9 +277,9 @@ def main() -> None:
     ledger = bench_ledger(args.rows)
     print(
         f"\n3. ledger, {ledger['rows']:,} rows appended (insert pending + settle each, timed)"
-        f"\n   first 1,000: median {ledger['first_median_us']:.0f} us per append "
-        f"({ledger['first_1000_ms']:.0f} ms in all), last 1,000: median "
-        f"{ledger['last_median_us']:.0f} us ({ledger['last_1000_ms']:.0f} ms in all)"
+        f"\n   first 1,000 (a new ledger): median {ledger['first_median_us']:.0f} us per append "
+        f"({ledger['first_1000_ms']:.0f} ms in all), last 1,000 (alternating with them): "
+        f"median {ledger['last_median_us']:.0f} us ({ledger['last_1000_ms']:.0f} ms in all)"
         f"\n   last/first: {ledger['last_over_first']:.2f}x per append (target <= 1.5x), "
         f"{ledger['total_last_over_first']:.2f}x in all"
         f"\n   orders() DataFrame of {ledger['rows']:,} rows: best of 3 "
