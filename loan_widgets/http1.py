@@ -66,11 +66,17 @@ class Answer(NamedTuple):
 
 
 def request_head(
-    method: str, target: str, host: str, headers: Mapping[str, str], body_length: int | None
+    method: str,
+    target: str,
+    host: str,
+    headers: Mapping[str, str],
+    body_length: int | None,
+    *,
+    first: Mapping[str, str] | None = None,
 ) -> bytes:
     """The request line and headers, ending in the blank line: ASCII bytes.
 
-    ``Host`` comes first, then ``headers`` in their order, then
+    ``Host`` comes first, then ``first`` and ``headers`` in their order, then
     ``Content-Length`` when there is a body. A method that is not a token, a
     target with whitespace or a control or non-ASCII character, a header
     name that is not a token or a value that is not visible ASCII (spaces and
@@ -79,10 +85,11 @@ def request_head(
     if not _TOKEN.fullmatch(method) or _BAD_TARGET.search(target) or not target:
         raise Unsendable("the request line cannot be sent")
     lines = [f"{method} {target} HTTP/1.1", f"Host: {host}"]
-    for name, value in headers.items():
-        if not _TOKEN.fullmatch(name) or not _VALUE.fullmatch(value):
-            raise Unsendable(f"the {name!r} header cannot be sent"[:80])
-        lines.append(f"{name}: {value}")
+    for given in (first, headers) if first else (headers,):
+        for name, value in given.items():
+            if not _TOKEN.fullmatch(name) or not _VALUE.fullmatch(value):
+                raise Unsendable(f"the {name!r} header cannot be sent"[:80])
+            lines.append(f"{name}: {value}")
     if body_length is not None:
         lines.append(f"Content-Length: {body_length}")
     lines.append("\r\n")
@@ -191,20 +198,20 @@ def read_answer(sock: socket.socket, deadline: float, method: str) -> Answer:
 
 
 def _parse_head(head: bytes) -> tuple[str, int, dict[str, str]]:
-    status_line, _, rest = head.partition(b"\n")
-    parts = status_line.rstrip(b"\r").split(None, 2)
-    if len(parts) < 2 or not parts[0].startswith(b"HTTP/1.") or not (
-        len(parts[1]) == 3 and parts[1].isdigit()
+    text = head.decode("latin-1")  # one decode for the whole head, as http.client reads it
+    status_line, _, rest = text.partition("\n")
+    parts = status_line.rstrip("\r").split(None, 2)
+    if len(parts) < 2 or not parts[0].startswith("HTTP/1.") or not (
+        len(parts[1]) == 3 and parts[1].isdigit() and parts[1].isascii()
     ):
-        raise BadStatusLine(_shown(status_line))
+        raise BadStatusLine(_shown(head.partition(b"\n")[0]))
     headers: dict[str, str] = {}
     name = ""
-    lines = rest.split(b"\n") if rest else []
+    lines = rest.split("\n") if rest else []
     if len(lines) > MAX_HEADERS:
         raise HTTPException(f"got more than {MAX_HEADERS} headers")
-    for raw in lines:
-        line = raw.rstrip(b"\r").decode("latin-1")
-        if line[:1] in (" ", "\t") and name:  # an obsolete folded line continues the last
+    for line in lines:
+        if line and line[0] in " \t" and name:  # an obsolete folded line continues the last
             headers[name] = f"{headers[name]} {line.strip()}"
             continue
         key, sep, value = line.partition(":")
@@ -212,7 +219,7 @@ def _parse_head(head: bytes) -> tuple[str, int, dict[str, str]]:
             continue  # not a header: skipped, as http.client does
         name = key.strip().lower()
         headers[name] = value.strip()
-    return parts[0].decode("ascii"), int(parts[1]), headers
+    return parts[0], int(parts[1]), headers
 
 
 def _chunked(reader: _Reader) -> bytes:

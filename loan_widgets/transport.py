@@ -156,6 +156,7 @@ class HttpTransport:
         self._tls: ssl.SSLContext | None = None
         self._trust = ""
         self._routes: dict[_Key, _Route] = {}
+        self._urls: dict[str, tuple[_Key, str, str]] = {}
         self._reset_for_this_process()
 
     def _reset_for_this_process(self) -> None:
@@ -230,22 +231,14 @@ class HttpTransport:
         connection that has been idle for :data:`WRITE_REUSE_IDLE_S` or more.
         """
         started = time.perf_counter()
-        if _UNSENDABLE_URL.search(url):  # urlsplit would drop tabs and line breaks silently
-            raise ValidationError(
-                "the request's URL holds whitespace or a control character: nothing was sent"
-            )
-        parts = urlsplit(url)
-        scheme = parts.scheme
-        port = parts.port or (443 if scheme == "https" else 80)
-        key = (scheme, parts.hostname or "", port)
-        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        key, target, path = self._urls.get(url) or self._parse(url)
         with self._lock_for(key):
             route = self.route(*key)
-            info = RequestInfo(method, f"{route.where}{parts.path}")
+            info = RequestInfo(method, f"{route.where}{path}")
             try:
                 head = request_head(
-                    method, route.prefix + target, route.host, {**route.headers, **headers},
-                    None if body is None else len(body),
+                    method, route.prefix + target, route.host, headers,
+                    None if body is None else len(body), first=route.headers,
                 )
             except Unsendable:
                 raise ValidationError(
@@ -300,6 +293,22 @@ class HttpTransport:
         return RawResponse(answer.status, answer.headers, answer.body,
                            time.perf_counter() - started)
 
+    def _parse(self, url: str) -> tuple[_Key, str, str]:
+        """``(key, target, path)`` of a URL, kept for the next request to the same URL."""
+        if _UNSENDABLE_URL.search(url):  # urlsplit would drop tabs and line breaks silently
+            raise ValidationError(
+                "the request's URL holds whitespace or a control character: nothing was sent"
+            )
+        parts = urlsplit(url)
+        scheme = parts.scheme
+        port = parts.port or (443 if scheme == "https" else 80)
+        key = (scheme, parts.hostname or "", port)
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        if len(self._urls) >= _URLS_KEPT:
+            self._urls.clear()
+        found = self._urls[url] = (key, target, parts.path)
+        return found
+
     def _unconnected(self, key: _Key, route: _Route, error: BaseException) -> str:
         """The one-line ``ConnectError`` message for a connection that could not be made."""
         reason = _reason(error)
@@ -352,6 +361,8 @@ def _dropped(sock: socket.socket) -> bool:
     return bool(readable)  # an idle connection is readable only at EOF or on error
 
 
+_URLS_KEPT = 256
+"""URLs whose parsing is kept (signed GETs carry a timestamped query: they repeat less)."""
 _UNSENDABLE_URL = re.compile(r"[\x00-\x20\x7f]")
 _SSL_SOURCE = re.compile(r"\s*\(_ssl\.c:\d+\)")
 
