@@ -367,6 +367,31 @@ class TestRecordingProxy:
             assert len(proxy.seen) == seen + 1 and len(calls) == 2
 
 
+class TestNoProxyCost:
+    """Without proxy variables the proxy machinery costs a call nothing."""
+
+    def test_no_variables_no_urllib(self, tmp_path: Path) -> None:
+        """A borrow with no *_proxy variable never imports urllib.request (a fresh process)."""
+        import os
+        import subprocess
+        import sys
+
+        code = (
+            "import sys\n"
+            "from loan_widgets import LoanClient\n"
+            "from loan_widgets.sandbox import DEMO_API_KEY, DEMO_API_SECRET, SandboxServer\n"
+            "with SandboxServer() as s, LoanClient(network='sandbox', base_url=s.base_url,\n"
+            "        api_key=DEMO_API_KEY, api_secret=DEMO_API_SECRET) as c:\n"
+            "    c.borrow('USDT', '550', 'BTC')\n"
+            "print('urllib.request' in sys.modules, 'loan_widgets.proxies' in sys.modules)\n"
+        )
+        env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
+        env["LOAN_WIDGETS_LEDGER"] = str(tmp_path / "ledger.sqlite3")
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             env=env, check=True, timeout=120)
+        assert out.stdout.split() == ["False", "True"]
+
+
 class TestCaBundle:
     """A TLS server only a test CA vouches for, as behind a network that inspects TLS."""
 
