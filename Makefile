@@ -21,6 +21,7 @@ ALLOW_REMOTE ?=
 NETWORK  ?= sandbox
 
 # Jupyter refuses to run as root unless told to.
+comma := ,
 ROOT_FLAG := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 
 # The project's notebooks: those git knows (committed or added), so scratch notebooks made in
@@ -47,7 +48,9 @@ TEST_LEDGER := $(abspath $(VENV)/test-ledger.sqlite3)
 NO_KEYS     := env -u BYBIT_API_KEY -u BYBIT_API_SECRET -u BYBIT_API_PRIVATE_KEY_FILE \
 	$(foreach n,TESTNET MAINNET,-u BYBIT_$(n)_API_KEY -u BYBIT_$(n)_API_SECRET \
 	-u BYBIT_$(n)_API_PRIVATE_KEY_FILE)
+# Loopback sandboxes are reached directly even where a proxy is set (other hosts keep it).
 TEST_ENV    := $(NO_KEYS) -u LOAN_WIDGETS_BASE_URL -u LOAN_WIDGETS_TIMEOUT \
+	no_proxy=localhost,127.0.0.1,::1$(if $(no_proxy)$(NO_PROXY),$(comma)$(or $(no_proxy),$(NO_PROXY))) \
 	LOAN_WIDGETS_NETWORK=sandbox LOAN_WIDGETS_SANDBOX_SEED=0 LOAN_WIDGETS_LEDGER=$(TEST_LEDGER) \
 	LOAN_WIDGETS_CONFIG_DIR=$(abspath $(VENV)/test-config) \
 	PYTHON_KEYRING_BACKEND=keyring.backends.fail.Keyring

@@ -40,7 +40,6 @@ from .errors import (
     ValidationError,
 )
 from .ledger import Ledger, default_ledger
-from .new_api import NewLoanApi
 from .orders import (
     ActionResult,
     AdjustRequest,
@@ -50,8 +49,6 @@ from .orders import (
     parse_order_id,
 )
 from .paging import LIST_FILTERS, check_filters, iter_pages
-from .reconciliation import Reconciliation
-from .reconciliation import reconcile as _reconcile
 from .resend import MAX_RATE_LIMIT_WAIT_S
 from .terms import parse_term
 from .writes import OpenLoans, Write, submit
@@ -59,6 +56,8 @@ from .writes import OpenLoans, Write, submit
 if TYPE_CHECKING:
     import pandas as pd
 
+    from .new_api import NewLoanApi
+    from .reconciliation import Reconciliation
     from .transport import Transport
 
 __all__ = ["LoanClient", "PreparedRequest"]
@@ -213,6 +212,8 @@ class LoanClient:
     @property
     def new(self) -> NewLoanApi:
         """Bybit's new loan API (flexible and fixed loans, pooled collateral)."""
+        from .new_api import NewLoanApi  # loaded on first use: `import loan_widgets` stays cheap
+
         return NewLoanApi(self)
 
     @property
@@ -570,7 +571,9 @@ class LoanClient:
         """Settle this host's ``unknown`` (and abandoned ``pending``) ledger rows by
         reading the exchange, never by resending (see :mod:`loan_widgets.reconciliation`).
         Rows still in flight, and rows of other hosts, are listed with why they wait."""
-        return _reconcile(self, ledger or self.ledger)
+        from .reconciliation import reconcile  # loaded on first use, as .new
+
+        return reconcile(self, ledger or self.ledger)
 
 
 def _first_tier(result: Mapping[str, Any]) -> list[dict[str, Any]]:

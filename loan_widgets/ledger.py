@@ -72,6 +72,20 @@ _TRACKING = ("fingerprint", "writer", "deadline_ms", "evidence_id", "settled_by"
 _COLUMNS = tuple(c for c in COLUMNS if c not in _TRACKING)
 _FRAME_COLUMNS = tuple(c for c in _COLUMNS if c not in ("updated_at_ms", "body"))
 _SELECT = ", ".join(_COLUMNS)
+_INSERTED = (
+    "submitted_at_ms", "updated_at_ms", "network", "source", "api", "action", "loan_currency",
+    "loan_amount", "collateral_currency", "collateral_amount", "term", "ref_id", "status",
+    "ret_msg", "body", "host", "direction", "coin", "fingerprint", "writer", "deadline_ms",
+    "evidence_id",
+)
+_INSERT = (
+    f"INSERT INTO orders ({', '.join(_INSERTED)}) VALUES ({','.join('?' * len(_INSERTED))})"
+)
+_INSERT_UNLESS_TWIN = (  # the duplicate guard: checked and written in one statement
+    f"INSERT INTO orders ({', '.join(_INSERTED)}) SELECT {','.join('?' * len(_INSERTED))} "
+    "WHERE NOT EXISTS (SELECT 1 FROM orders WHERE host IS ? AND fingerprint = ? "
+    "AND status IN ('pending', 'unknown'))"
+)
 
 
 @dataclass(frozen=True)
@@ -227,20 +241,10 @@ class Ledger:
             collateral_currency, _text(collateral_amount), term, ref_id, status, ret_msg, body,
             host, direction, coin, mark, writer, deadline_ms, evidence_id,
         )
-        sql = (
-            "INSERT INTO orders (submitted_at_ms, updated_at_ms, network, source, api, action,"
-            " loan_currency, loan_amount, collateral_currency, collateral_amount, term, ref_id,"
-            " status, ret_msg, body, host, direction, coin, fingerprint, writer, deadline_ms,"
-            " evidence_id) "
-        )
         if not refuse_unsettled_twin:
-            cursor = self._execute(sql + f"VALUES ({','.join('?' * len(values))})", values)
+            cursor = self._execute(_INSERT, values)
         else:
-            cursor = self._execute(
-                sql + f"SELECT {','.join('?' * len(values))} WHERE NOT EXISTS (SELECT 1 FROM "
-                "orders WHERE host IS ? AND fingerprint = ? AND status IN ('pending', 'unknown'))",
-                (*values, host, mark),
-            )
+            cursor = self._execute(_INSERT_UNLESS_TWIN, (*values, host, mark))
             if cursor.rowcount == 0:
                 raise self._duplicate(host, mark, action)
         assert cursor.lastrowid is not None

@@ -24,6 +24,7 @@ and a unique index: no two rows share an order id for the same host and action
 
 from __future__ import annotations
 
+import functools
 import os
 import sqlite3
 import time
@@ -153,6 +154,7 @@ def _amount(text: object) -> str:
         return str(text)
 
 
+@functools.lru_cache(maxsize=1024)  # a pure function of text and Decimal: every borrow asks it
 def fingerprint(
     action: str,
     loan_currency: str | None = None,

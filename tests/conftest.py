@@ -30,6 +30,14 @@ def _isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         "LOAN_WIDGETS_TIMEOUT",
     ):
         monkeypatch.delenv(name, raising=False)
+    # Loopback is reached directly even where a proxy is set (a proxy cannot reach this
+    # machine's sandboxes); other hosts (pip's) still go through it.
+    loopback = "localhost,127.0.0.1,::1"
+    for name in ("no_proxy", "NO_PROXY"):
+        if os.environ.get(name):
+            monkeypatch.setenv(name, f"{loopback},{os.environ[name]}")
+    if not os.environ.get("no_proxy"):
+        monkeypatch.setenv("no_proxy", loopback)
     monkeypatch.setenv("LOAN_WIDGETS_LEDGER", str(tmp_path / "ledger.sqlite3"))
     # The user's own sandbox is never touched: a seeded in-process one serves
     # network="sandbox", and anything that asks for a per-user one gets a private folder.
