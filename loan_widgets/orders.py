@@ -149,9 +149,7 @@ class BorrowRequest:
                 f"loan coin and collateral coin are both {loan}: pledge a different coin"
             )
         if self.loan_amount is None and self.collateral_amount is None:
-            raise ValidationError(
-                "give a loan amount or a collateral amount (e.g. %borrow USDT 550 BTC)"
-            )
+            raise ValidationError("give a loan amount or a collateral amount")
         loan_amount = (
             None if self.loan_amount is None else parse_amount(self.loan_amount, "loan amount")
         )
@@ -206,7 +204,9 @@ class BorrowRequest:
         )
         if self.term == "flexible":
             if self.annual_rate is not None:
-                raise ValidationError("--rate applies to fixed terms only: add --term DAYS")
+                raise ValidationError(
+                    "an annual rate applies to fixed terms only: give a term in days"
+                )
             params: dict[str, object] = {
                 "loanCurrency": self.loan_currency,
                 "loanAmount": _plain(self.loan_amount),
