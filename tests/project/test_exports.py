@@ -5,9 +5,49 @@ from __future__ import annotations
 import loan_widgets
 from loan_widgets import endpoints
 
+# The public API, written out: a name added or dropped must change this list too.
+PUBLIC = [
+    "ActionResult",
+    "AdjustRequest",
+    "AmbiguousAnswer",
+    "AnswerLost",
+    "BadResponse",
+    "BorrowRequest",
+    "BorrowResult",
+    "BorrowWidget",
+    "ConfigurationError",
+    "ConnectError",
+    "Credentials",
+    "CredentialsError",
+    "DuplicateOrderError",
+    "ExchangeError",
+    "Ledger",
+    "LedgerError",
+    "LoanClient",
+    "LoanDesk",
+    "LoanWidgetsError",
+    "OutcomeUnknown",
+    "PreparedRequest",
+    "RateLimitError",
+    "RepayRequest",
+    "Settings",
+    "TimestampError",
+    "TransportError",
+    "ValidationError",
+    "load_ipython_extension",
+    "loans",
+    "orders",
+    "reconcile",
+    "unload_ipython_extension",
+]
+
 
 class TestExports:
     """`__all__` lists exactly the public names, sorted."""
+
+    def test_all_is_the_public_list(self) -> None:
+        """__all__ is exactly the written-out public API (a name added or dropped shows)."""
+        assert loan_widgets.__all__ == PUBLIC
 
     def test_all_is_sorted_and_resolvable(self) -> None:
         """Every name in __all__ resolves, and the list is sorted."""
