@@ -19,7 +19,7 @@ LIMITS = "/v5/crypto-loan/borrowable-collateralisable-number"
 PUBLIC = ("/v5/crypto-loan/loanable-data", "/v5/crypto-loan/collateral-data", "/v5/market/tickers")
 
 
-class Clock:
+class SecondsClock:
     """Epoch seconds that move only when the test says so."""
 
     def __init__(self) -> None:
@@ -30,13 +30,13 @@ class Clock:
 
 
 @pytest.fixture
-def clock() -> Clock:
+def clock() -> SecondsClock:
     """A clock the test moves."""
-    return Clock()
+    return SecondsClock()
 
 
 @pytest.fixture
-def cache(client: LoanClient, clock: Clock) -> MarketDataCache:
+def cache(client: LoanClient, clock: SecondsClock) -> MarketDataCache:
     """A cache on the test sandbox, 30 s TTL."""
     return MarketDataCache(client, ttl=30.0, clock=clock)
 
@@ -50,7 +50,7 @@ class TestCoinData:
     """load() fetches coin tables and prices; stale and age follow the injected clock."""
 
     def test_load_reads_three_public_endpoints(
-        self, cache: MarketDataCache, exchange: Sandbox, clock: Clock
+        self, cache: MarketDataCache, exchange: Sandbox, clock: SecondsClock
     ) -> None:
         """loanable-data, collateral-data and tickers, once each, with no key."""
         assert cache.data is None and cache.age() is None and not cache.stale
@@ -63,7 +63,7 @@ class TestCoinData:
         assert data.loan_coins["USDT"].min_amount == Decimal(20)
         assert data.collateral_coins["BTC"].initial_ltv == Decimal("0.8")
 
-    def test_staleness_follows_the_ttl(self, cache: MarketDataCache, clock: Clock) -> None:
+    def test_staleness_follows_the_ttl(self, cache: MarketDataCache, clock: SecondsClock) -> None:
         """Fresh for ttl seconds, then stale; age is measured on the injected clock."""
         cache.load()
         clock.now += 30
@@ -93,7 +93,7 @@ class TestLimits:
     """Account limits per pair: one signed GET, kept for ttl, dropped on demand."""
 
     def test_limits_are_kept_for_the_ttl(
-        self, cache: MarketDataCache, exchange: Sandbox, clock: Clock
+        self, cache: MarketDataCache, exchange: Sandbox, clock: SecondsClock
     ) -> None:
         """Two reads within the TTL cost one GET; after it, another."""
         assert cache.cached_limits("USDT", "BTC") is None
@@ -156,7 +156,7 @@ class TestNewApiData:
         assert [t.ratio for t in new.tiers["BTC"]] == [Decimal(1), Decimal("0.95"), Decimal("0.9")]
 
     def test_offers_are_kept_for_the_ttl(
-        self, cache: MarketDataCache, exchange: Sandbox, clock: Clock
+        self, cache: MarketDataCache, exchange: Sandbox, clock: SecondsClock
     ) -> None:
         """One public GET per coin while fresh; another once older than the TTL."""
         assert cache.cached_offers("USDT") is None
@@ -169,7 +169,7 @@ class TestNewApiData:
         assert {o.term for o in offers} == {"7", "14", "30", "60", "90"}
 
     def test_account_reads_position_and_max_loan(
-        self, cache: MarketDataCache, exchange: Sandbox, client: LoanClient, clock: Clock
+        self, cache: MarketDataCache, exchange: Sandbox, client: LoanClient, clock: SecondsClock
     ) -> None:
         """Signed position and max-loan, kept for the TTL and forgotten after an order."""
         with pytest.raises(LoanWidgetsError, match="coin data is not loaded"):

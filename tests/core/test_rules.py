@@ -38,7 +38,7 @@ INFO = RequestInfo("POST", "https://api.bybit.com/v5/crypto-loan/borrow")
 
 
 @dataclass
-class Answer:
+class RawAnswer:
     """A raw answer as the transport gives it."""
 
     status: int
@@ -138,35 +138,35 @@ class TestEnvelope:
     def test_write_success_whatever_the_status(self, status: int) -> None:
         """retCode 0 on a write is success on 201 and 500 too."""
         body = b'{"retCode":0,"retMsg":"OK","result":{"orderId":"1794267532472646144"}}'
-        found = check(Answer(status, body), INFO, writes=True, name="borrow")
+        found = check(RawAnswer(status, body), INFO, writes=True, name="borrow")
         assert found["result"]["orderId"] == "1794267532472646144"
 
     def test_read_needs_2xx(self) -> None:
         """retCode 0 on a read with HTTP 500 is a BadResponse (retried as a gateway error)."""
         with pytest.raises(BadResponse) as info:
-            check(Answer(500, b'{"retCode":0,"result":{}}'), INFO, writes=False, name="x")
+            check(RawAnswer(500, b'{"retCode":0,"result":{}}'), INFO, writes=False, name="x")
         assert info.value.http_status == 500
 
     def test_string_retcode_named_as_such(self) -> None:
         """retCode "0" is not called invalid JSON: the message names the field."""
         with pytest.raises(OutcomeUnknown) as info:
-            check(Answer(200, b'{"retCode":"0","result":{}}'), INFO, writes=True, name="borrow")
+            check(RawAnswer(200, b'{"retCode":"0","result":{}}'), INFO, writes=True, name="borrow")
         assert "retCode is str" in str(info.value) and "not valid JSON" not in str(info.value)
 
     def test_ambiguous_codes_on_writes(self) -> None:
         """10016 to a write is an AmbiguousAnswer, to a read a plain ExchangeError."""
         body = b'{"retCode":10016,"retMsg":"Internal error","result":{}}'
         with pytest.raises(AmbiguousAnswer):
-            check(Answer(200, body), INFO, writes=True, name="borrow")
+            check(RawAnswer(200, body), INFO, writes=True, name="borrow")
         with pytest.raises(ExchangeError) as info:
-            check(Answer(200, body), INFO, writes=False, name="x")
+            check(RawAnswer(200, body), INFO, writes=False, name="x")
         assert not isinstance(info.value, OutcomeUnknown)
 
     def test_control_characters_in_retmsg(self) -> None:
         """A retMsg with line breaks becomes one line."""
         body = b'{"retCode":177002,"retMsg":"busy\\nnow\\r\\n","result":{}}'
         with pytest.raises(ExchangeError) as info:
-            check(Answer(200, body), INFO, writes=True, name="borrow")
+            check(RawAnswer(200, body), INFO, writes=True, name="borrow")
         assert "\n" not in str(info.value) and info.value.ret_msg == "busy now"
 
     @pytest.mark.parametrize(

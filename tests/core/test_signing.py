@@ -68,6 +68,25 @@ class TestVectors:
         assert verify_rsa(public, message, vector["sign"])
         assert not verify_rsa(public, message + b" ", vector["sign"])
 
+    @pytest.mark.parametrize("vector", RSA, ids=[v["name"] for v in RSA])
+    def test_private_key_pairs_with_recorded_public_key(self, vector: dict[str, str]) -> None:
+        """The recorded private PEM loads to the key whose public half is the recorded one."""
+        private = load_private_key(vector["private_key_pem"])
+        public = load_public_key(vector["public_key_pem"].encode("ascii"))
+        assert private.public_key().public_numbers() == public.public_numbers()
+
+    def test_private_key_must_be_rsa(self) -> None:
+        """An EC private key is refused by name, not used to sign."""
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+
+        pem = ec.generate_private_key(ec.SECP256R1()).private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        with pytest.raises(ValueError, match="not an RSA key"):
+            load_private_key(pem)
+
     def test_doc_vector_table(self) -> None:
         """The API reference's own table: the borrow body signed with the test key."""
         creds = Credentials("TESTAPIKEY12345678", "TESTSECRETTESTSECRETTESTSECRET123456")
@@ -142,4 +161,3 @@ class TestCredentials:
 
         with pytest.raises(CredentialsError, match="PEM"):
             Credentials("K123456", private_key="not a key")
-        assert load_private_key  # imported for the RSA path above

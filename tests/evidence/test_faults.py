@@ -109,8 +109,7 @@ class Fault:
     message (regular expressions, case-insensitive). ``status`` is the ledger row's status,
     None when no row is written. ``posts`` is how many POSTs reached the exchange;
     ``executed`` whether the exchange carried the action out. ``first_call`` runs the
-    action on a client that has never synced its clock. A ``bug`` row states the wanted
-    behaviour and runs as a strict xfail until the bug is fixed.
+    action on a client that has never synced its clock.
     """
 
     id: str
@@ -122,7 +121,6 @@ class Fault:
     executed: bool
     first_call: bool = False
     http_status: int | None = None
-    bug: str = ""
 
 
 def inject(kind: str, times: int = 1, **params: object) -> Callable[..., None]:
@@ -317,12 +315,7 @@ def make_client(sandbox_client: Callable[..., LoanClient]) -> Callable[[], LoanC
 table = pytest.mark.parametrize("action", ACTIONS, ids=str)
 
 
-def _row(fault: Fault) -> object:
-    marks = [pytest.mark.xfail(strict=True, reason=fault.bug)] if fault.bug else []
-    return pytest.param(fault, id=fault.id, marks=marks)
-
-
-faults = pytest.mark.parametrize("fault", [_row(f) for f in FAULTS])
+faults = pytest.mark.parametrize("fault", [pytest.param(f, id=f.id) for f in FAULTS])
 
 
 class TestFaultTable:
