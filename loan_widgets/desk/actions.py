@@ -17,7 +17,9 @@ ledger row each) with the BorrowWidget's guards:
   ``force_button`` ("Send anyway") is the explicit choice to send again
   (``force=True``).
 
-Outcomes land in ``status`` (a trait), ``status_html`` and the desk's log.
+Outcomes land in ``state`` (a :class:`~loan_widgets.widget.state.FormState`) with its
+``message``, the derived ``status`` (``"state"`` or ``"state: message"``), ``status_html``
+and the desk's log.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from decimal import Decimal
 from typing import Any
 
 import ipywidgets as widgets
-from traitlets import Unicode
+from traitlets import Unicode, UseEnum
 
 from ..errors import (
     DuplicateOrderError,
@@ -43,6 +45,7 @@ from ..errors import (
 )
 from ..numbers import grouped
 from ..orders import parse_amount
+from ..widget.state import FormState
 from .adapter import ACTIONS, Target, max_reduction, perform, unavailable
 from .render import label
 
@@ -64,7 +67,10 @@ class Hold:
 class ActionBar(widgets.VBox):
     """The action controls; ``desk.actions``."""
 
-    status = Unicode("idle", help="What the action bar did last")
+    state = UseEnum(FormState, default_value=FormState.IDLE, read_only=True,
+                    help="What the action bar is doing, or what its last action did")
+    message = Unicode("", read_only=True, help="The detail that goes with the state")
+    status = Unicode("idle", read_only=True, help="'state' or 'state: message' (derived)")
     rearm_after: float = REARM_AFTER_S
     confirm_window: float = CONFIRM_WINDOW_S
 
@@ -262,7 +268,7 @@ class ActionBar(widgets.VBox):
                 else:
                     handler()
             except Exception as error:  # ipywidgets would swallow it
-                self._set("error", f"{type(error).__name__}: {error}", "#c62828")
+                self._set(FormState.ERROR, f"{type(error).__name__}: {error}", "#c62828")
             finally:
                 self._lock.release()
         return click
@@ -284,11 +290,11 @@ class ActionBar(widgets.VBox):
         try:
             target, action, amount = self._request()
         except ValidationError as error:
-            self._set("invalid", str(error), "#c62828")
+            self._set(FormState.INVALID, str(error), "#c62828")
             return
         hold = self._hold()
         if hold and not force:
-            self._set("held", hold.why, "#ef6c00")
+            self._set(FormState.HELD, hold.why, "#ef6c00")
             return
         if self._client.network == "mainnet":
             self._armed = ((target.key, action, str(amount), force), time.monotonic())
@@ -296,8 +302,8 @@ class ActionBar(widgets.VBox):
             again = " AGAIN, although the last one may have been executed" if force else ""
             self.confirm_button.description = f"Confirm: {text} on MAINNET"
             self._show_confirm(True)
-            self._set("confirm", f"{text}{again}, on MAINNET with real funds? Press Confirm "
-                      "to send it once, or Cancel.", "#c62828")
+            self._set(FormState.CONFIRM, f"{text}{again}, on MAINNET with real funds? Press "
+                      "Confirm to send it once, or Cancel.", "#c62828")
             self._render()
             return
         if force:
@@ -313,16 +319,17 @@ class ActionBar(widgets.VBox):
             return
         (key, action, amount_text, force), at = armed
         if time.monotonic() - at > self.confirm_window:
-            self._set("invalid", "The confirmation expired: press the button again.", "#c62828")
+            self._set(FormState.INVALID, "The confirmation expired: press the button again.",
+                      "#c62828")
             self._render()
             return
         try:
             target, now_action, amount = self._request()
         except ValidationError as error:
-            self._set("invalid", str(error), "#c62828")
+            self._set(FormState.INVALID, str(error), "#c62828")
             return
         if (target.key, now_action, str(amount)) != (key, action, amount_text):
-            self._set("invalid", "The form changed: press the button again.", "#c62828")
+            self._set(FormState.INVALID, "The form changed: press the button again.", "#c62828")
             self._render()
             return
         self._submit(target, action, amount, force=force)
@@ -331,18 +338,18 @@ class ActionBar(widgets.VBox):
         if self._armed is not None:
             self._disarm()
             self._log("mainnet action cancelled: nothing was sent")
-            self._set("idle", "Cancelled: nothing was sent.", "#57606a")
+            self._set(FormState.IDLE, "Cancelled: nothing was sent.", "#57606a")
             self._render()
 
     def _on_reconcile(self, _button: Any = None) -> None:
         try:
             self._client.reconcile()
         except LoanWidgetsError as error:
-            self._set("error", f"reconcile failed: {' '.join(str(error).split())}", "#c62828")
+            self._set(FormState.ERROR, f"reconcile failed: {_one(error)}", "#c62828")
             return
         released = self.check_holds()
         if not released:
-            self._set("held", "Reconciled: the ledger rows are still unsettled.", "#ef6c00")
+            self._set(FormState.HELD, "Reconciled: the ledger rows are still unsettled.", "#ef6c00")
 
     def _on_max(self, _button: Any = None) -> None:
         target = self.selected
@@ -351,10 +358,11 @@ class ActionBar(widgets.VBox):
         try:
             most = max_reduction(self._client, target)
         except LoanWidgetsError as error:
-            self._set("error", " ".join(str(error).split()), "#c62828")
+            self._set(FormState.ERROR, " ".join(str(error).split()), "#c62828")
             return
         self.amount.value = format(most, "f")
-        self._set("idle", f"At most {grouped(most)} {target.coin} can be taken now.", "#57606a")
+        self._set(FormState.IDLE, f"At most {grouped(most)} {target.coin} can be taken now.",
+                  "#57606a")
 
     # -- sending ------------------------------------------------------------------------------
 
@@ -364,35 +372,35 @@ class ActionBar(widgets.VBox):
         self._sending = True
         self.go.disabled = True
         self.go.description = "Sending…"
-        self._set("sending", f"Sending {text} to {self._client.network}…", "#1565c0")
+        self._set(FormState.SENDING, f"Sending {text} to {self._client.network}…", "#1565c0")
         try:
             result = perform(self._client, target, action, amount, source=self.source,
                              force=force)
         except DuplicateOrderError as error:
             self.holds[family] = Hold(tuple(error.ledger_ids), _one(error))
-            self._set("held", f"Not sent: {_one(error)}", "#ef6c00")
+            self._set(FormState.HELD, f"Not sent: {_one(error)}", "#ef6c00")
             self._log(f"held {text}: {_one(error)}")
         except OutcomeUnknown as error:  # AmbiguousAnswer included
             rows = (error.ledger_id,) if error.ledger_id is not None else ()
             why = (f"{text} may have been executed (ledger row {', '.join(map(str, rows))} "
                    "unknown): reconcile before sending it again")
             self.holds[family] = Hold(rows, why)
-            self._set("unknown", f"Outcome unknown: {_one(error)}", "#ef6c00")
+            self._set(FormState.UNKNOWN, f"Outcome unknown: {_one(error)}", "#ef6c00")
             self._log(f"UNKNOWN outcome: {text}: {_one(error)}")
         except ExchangeError as error:
-            self._set("rejected", f"Rejected: retCode {error.ret_code}: {error.ret_msg}",
+            self._set(FormState.REJECTED, f"Rejected: retCode {error.ret_code}: {error.ret_msg}",
                       "#c62828", code=f"{error.ret_code}")
             self._log(f"rejected: {text}: retCode {error.ret_code}: {error.ret_msg}")
         except ValidationError as error:
-            self._set("invalid", f"Not sent: {_one(error)}", "#c62828")
+            self._set(FormState.INVALID, f"Not sent: {_one(error)}", "#c62828")
         except LoanWidgetsError as error:
-            self._set("error", _one(error), "#c62828")
+            self._set(FormState.ERROR, _one(error), "#c62828")
             self._log(f"{text}: error: {_one(error)}")
         else:
             self.last_result = result
             self.holds.pop(family, None)
             ident = result.id or "(no id)"
-            self._set("accepted", f"Done: {text}, id {ident} ({result.latency_ms:.0f} ms)",
+            self._set(FormState.ACCEPTED, f"Done: {text}, id {ident} ({result.latency_ms:.0f} ms)",
                       "#2e7d32", code=ident)
             self._log(f"accepted: {text}: id {ident} (ledger row {result.ledger_id})")
             if ACTIONS[action].amount:
@@ -418,7 +426,8 @@ class ActionBar(widgets.VBox):
                 self._log(f"ledger row(s) {list(hold.rows)} settled ({', '.join(statuses)}): "
                           f"{family[0]} on {family[1]} released")
         if released:
-            self._set("idle", "Released: the earlier action's outcome is settled.", "#2e7d32")
+            self._set(FormState.IDLE, "Released: the earlier action's outcome is settled.",
+                      "#2e7d32")
             self._render()
         return released
 
@@ -437,8 +446,12 @@ class ActionBar(widgets.VBox):
         self.ignored_clicks += 1
         self._log(f"ignored a click: {why}")
 
-    def _set(self, state: str, text: str, colour: str, code: str = "") -> None:
-        self.status = f"{state}: {code or text}" if state not in ("idle", "sending") else state
+    def _set(self, state: FormState, text: str, colour: str, code: str = "") -> None:
+        message = code or text
+        self.set_trait("state", state)  # observers of status see the state and message it has
+        self.set_trait("message", message)
+        bare = state in (FormState.IDLE, FormState.SENDING)
+        self.set_trait("status", state.value if bare else f"{state.value}: {message}")
         self.status_html.value = (
             f"<div style='color:{colour};font-size:12.5px'>{html.escape(text)}</div>"
         )

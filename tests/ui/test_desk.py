@@ -15,6 +15,7 @@ from typing import ClassVar
 
 import pytest
 from support import PLANTED_KEY, PLANTED_SECRET, posts
+from traitlets import TraitError
 
 from loan_widgets.client import LoanClient
 from loan_widgets.desk import LoanDesk
@@ -23,6 +24,7 @@ from loan_widgets.errors import DuplicateOrderError
 from loan_widgets.ledger import Ledger
 from loan_widgets.portfolio import AlertEvent, Reads
 from loan_widgets.sandbox import Sandbox, SandboxServer
+from loan_widgets.widget.state import FormState
 
 ONGOING = "/v5/crypto-loan/ongoing-orders"
 REPAY = "/v5/crypto-loan/repay"
@@ -243,7 +245,7 @@ class TestActions:
         desk.actions.select(f"legacy:{order_id}", "repay", "100")
         assert desk.actions.go.description == f"Repay 100 USDT · loan …{order_id[-6:]} USDT/BTC"
         desk.actions.go.click()
-        assert desk.actions.status.startswith("accepted: ")
+        assert desk.actions.state is FormState.ACCEPTED
         [row] = ledger.rows(status="accepted")[-1:]
         assert (row.action, row.source, row.ref_id, row.loan_amount) == (
             "repay", "desk", order_id, D("100"))
@@ -277,11 +279,11 @@ class TestActions:
         sent = len(posts(exchange, ADJUST))
         desk.actions.amount.value = format(most + D("0.001"), "f")
         desk.actions.go.click()
-        assert desk.actions.status.startswith("invalid:") and "at most" in desk.actions.status
+        assert desk.actions.state is FormState.INVALID and "at most" in desk.actions.status
         assert len(posts(exchange, ADJUST)) == sent
         desk.actions.amount.value = format(most, "f")
         desk.actions.go.click()
-        assert desk.actions.status.startswith("accepted:")
+        assert desk.actions.state is FormState.ACCEPTED
         last = ledger.rows()[-1]
         assert (last.direction, last.collateral_amount) == ("reduce", most)
 
@@ -296,7 +298,7 @@ class TestActions:
                                     (fixed.key, "repay_all", "")):
             desk.actions.select(key, action, amount)
             desk.actions.go.click()
-            assert desk.actions.status.startswith("accepted:"), desk.actions.status
+            assert desk.actions.state is FormState.ACCEPTED, desk.actions.status
         rows = [(r.api, r.action, r.status, r.source) for r in ledger.rows()[-3:]]
         assert rows == [("new", "repay", "accepted", "desk"), ("new", "adjust", "accepted", "desk"),
                         ("new", "repay", "accepted", "desk")]
@@ -315,6 +317,9 @@ class TestActions:
         before = len(exchange.requests)
         desk.actions.go.click()
         assert desk.actions.status == f"accepted: {order.ref}", desk.actions.status
+        assert (desk.actions.state, desk.actions.message) == (FormState.ACCEPTED, order.ref)
+        with pytest.raises(TraitError):
+            desk.actions.status = "idle"  # derived from state and message, never set alone
         sent = [r for r in list(exchange.requests)[before:] if r.method == "POST"]
         assert [(r.path, json.loads(r.body)) for r in sent] == [
             ("/v5/crypto-loan-fixed/borrow-order-cancel", {"orderId": order.ref})]
@@ -348,12 +353,12 @@ class TestMayHaveBeenExecuted:
         exchange.faults.inject(REPAY, "drop", execute=True)
         desk.actions.select(key, "repay", "100")
         desk.actions.go.click()
-        assert desk.actions.status.startswith("unknown:")
+        assert desk.actions.state is FormState.UNKNOWN
         assert ledger.rows()[-1].status == "unknown"
         assert desk.actions.go.disabled and desk.actions.force_button.layout.display == ""
         desk.actions.amount.value = "100"
         desk.actions.go.click()
-        assert desk.actions.status.startswith("held:") and len(posts(exchange, REPAY)) == 1
+        assert desk.actions.state is FormState.HELD and len(posts(exchange, REPAY)) == 1
         desk.actions.select(key, "add", "0.001")  # another kind of action is not held
         assert not desk.actions.go.disabled
         desk.actions.select(key, "repay", "100")
@@ -380,7 +385,7 @@ class TestMayHaveBeenExecuted:
         exchange.faults.inject(path, "drop", execute=True)
         desk.actions.select(key, action, amount)
         desk.actions.go.click()
-        assert desk.actions.status.startswith("unknown:") and desk.actions.go.disabled
+        assert desk.actions.state is FormState.UNKNOWN and desk.actions.go.disabled
         row = ledger.rows()[-1]
         assert (row.api, row.status) == ("new", "unknown") and len(posts(exchange, path)) == 1
         desk.actions.reconcile_button.click()
@@ -395,7 +400,7 @@ class TestMayHaveBeenExecuted:
         exchange.faults.inject(REPAY, "retcode", code=10016)
         desk.actions.select(f"legacy:{order_id}", "repay", "100")
         desk.actions.go.click()
-        assert desk.actions.status.startswith("unknown:") and desk.actions.holds
+        assert desk.actions.state is FormState.UNKNOWN and desk.actions.holds
         assert ledger.rows()[-1].status == "unknown"
 
     def test_send_anyway_passes_force(self, sandbox_client: Callable[..., LoanClient],
@@ -423,7 +428,7 @@ class TestMayHaveBeenExecuted:
         desk.actions.go.click()  # unknown
         desk.actions.amount.value = "100"
         desk.actions.force_button.click()
-        assert desk.actions.status.startswith("accepted:")
+        assert desk.actions.state is FormState.ACCEPTED
         assert Guarded.forced == [False, True]
         assert len(posts(exchange, REPAY)) == 2
 
@@ -446,7 +451,7 @@ class TestMayHaveBeenExecuted:
         desk = LoanDesk(client, live=False)
         desk.actions.select(f"legacy:{order_id}", "repay", "100")
         desk.actions.go.click()
-        assert desk.actions.status.startswith("held:")
+        assert desk.actions.state is FormState.HELD
         assert desk.actions.holds[("repay", f"legacy:{order_id}")].rows == (unsettled,)
         assert not posts(exchange, REPAY)
         desk.refresh()
@@ -468,10 +473,10 @@ class TestMainnet:
         desk.actions.select(f"legacy:{order_id}", "repay", "100")
         assert desk.actions.go.description.endswith("on MAINNET…")
         desk.actions.go.click()
-        assert desk.actions.status.startswith("confirm:") and not posts(exchange, REPAY)
+        assert desk.actions.state is FormState.CONFIRM and not posts(exchange, REPAY)
         assert desk.actions.confirm_button.layout.display == ""
         desk.actions.confirm_button.click()
-        assert desk.actions.status.startswith("accepted:") and len(posts(exchange, REPAY)) == 1
+        assert desk.actions.state is FormState.ACCEPTED and len(posts(exchange, REPAY)) == 1
 
     def test_changing_the_form_disarms(self, sandbox_client: Callable[..., LoanClient],
                                        exchange: Sandbox) -> None:
