@@ -28,6 +28,7 @@ from pathlib import Path
 import pytest
 from IPython.core.error import UsageError
 from support import PLANTED_KEY, PLANTED_SECRET, SCRIPTS
+from support.loopback import LoopbackServer
 
 from loan_widgets import (
     AmbiguousAnswer,
@@ -487,35 +488,13 @@ class _RawHandler(socketserver.StreamRequestHandler):
         return False  # and close
 
 
-class MisbehavingServer(socketserver.ThreadingTCPServer):
+class MisbehavingServer(LoopbackServer):
     """A raw socket server on 127.0.0.1 that syncs clocks fine and mangles every write."""
 
-    daemon_threads = True
-    allow_reuse_address = True
-    block_on_close = False
-
     def __init__(self, mode: str) -> None:
-        super().__init__(("127.0.0.1", 0), _RawHandler)
+        super().__init__(_RawHandler)
         self.mode = mode
         self.received: list[str] = []
-        self.stopping = threading.Event()
-        self._thread = threading.Thread(
-            target=self.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
-        )
-
-    @property
-    def url(self) -> str:
-        """``http://127.0.0.1:PORT``."""
-        return f"http://127.0.0.1:{self.server_address[1]}"
-
-    def __enter__(self) -> MisbehavingServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stopping.set()
-        self.shutdown()
-        self.server_close()
 
 
 @dataclass(frozen=True)

@@ -23,12 +23,13 @@ import socket
 import socketserver
 import subprocess
 import sys
-import threading
 import time
 from base64 import b64encode
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
+
+from .loopback import LoopbackServer
 
 __all__ = ["ForwardProxy", "ProxyPy", "Seen"]
 
@@ -214,19 +215,15 @@ class _Handler(socketserver.StreamRequestHandler):
             far.close()
 
 
-class ForwardProxy(socketserver.ThreadingTCPServer):
+class ForwardProxy(LoopbackServer):
     """A forward proxy on 127.0.0.1 that records what it sees; see the module docstring.
 
     ``credentials`` (``"user:password"``) makes it answer 407 without them.
     """
 
-    daemon_threads = True
-    allow_reuse_address = True
-    block_on_close = False
-
     def __init__(self, *, credentials: str | None = None,
                  drop_methods: set[str] | frozenset[str] = frozenset()) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
+        super().__init__(_Handler)
         self.credentials = (
             "Basic " + b64encode(credentials.encode()).decode() if credentials else None
         )
@@ -235,22 +232,3 @@ class ForwardProxy(socketserver.ThreadingTCPServer):
         self.connections = 0
         """Client connections accepted so far."""
         self.tunnelled = bytearray()
-        self.lock = threading.Lock()
-        self.stopping = threading.Event()
-        self._thread = threading.Thread(
-            target=self.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
-        )
-
-    @property
-    def url(self) -> str:
-        """``http://127.0.0.1:PORT`` (no credentials)."""
-        return f"http://127.0.0.1:{self.server_address[1]}"
-
-    def __enter__(self) -> ForwardProxy:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stopping.set()
-        self.shutdown()
-        self.server_close()

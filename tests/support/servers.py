@@ -20,10 +20,11 @@ from __future__ import annotations
 import json
 import socket
 import socketserver
-import threading
 import time
 from collections.abc import Callable
 from typing import Any
+
+from .loopback import LoopbackServer
 
 __all__ = ["FakeBybit", "envelope"]
 
@@ -109,15 +110,11 @@ class _Handler(socketserver.StreamRequestHandler):
         return 200, envelope({"orderId": order, "repayId": order, "adjustId": order})
 
 
-class FakeBybit(socketserver.ThreadingTCPServer):
+class FakeBybit(LoopbackServer):
     """See the module docstring. Use as a context manager; ``url`` is its base URL."""
 
-    daemon_threads = True
-    allow_reuse_address = True
-    block_on_close = False
-
     def __init__(self, **knobs: Any) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
+        super().__init__(_Handler)
         self.answer: Callable[[str, str], tuple[int, bytes] | None] | None = None
         self.idle_close_s: float | None = None
         self.closing_s = 0.0
@@ -130,27 +127,9 @@ class FakeBybit(socketserver.ThreadingTCPServer):
         self.received: list[tuple[str, str]] = []
         self.bodies: list[bytes] = []
         self.next_id = 1794267532472646144
-        self.lock = threading.Lock()
-        self.stopping = threading.Event()
-        self._thread = threading.Thread(
-            target=self.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
-        )
 
-    @property
-    def url(self) -> str:
-        """``http://127.0.0.1:PORT``."""
-        return f"http://127.0.0.1:{self.server_address[1]}"
 
     def posts(self) -> list[str]:
         """Paths of the POSTs received in full."""
         with self.lock:
             return [p for m, p in self.received if m == "POST"]
-
-    def __enter__(self) -> FakeBybit:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stopping.set()
-        self.shutdown()
-        self.server_close()

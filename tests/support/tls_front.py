@@ -17,9 +17,10 @@ import select
 import socket
 import socketserver
 import ssl
-import threading
 from dataclasses import dataclass
 from pathlib import Path
+
+from .loopback import LoopbackServer
 
 __all__ = ["Pki", "TlsFront", "make_pki"]
 
@@ -118,35 +119,13 @@ class _Handler(socketserver.BaseRequestHandler):
             near.close()
 
 
-class TlsFront(socketserver.ThreadingTCPServer):
+class TlsFront(LoopbackServer):
     """TLS on 127.0.0.1 (the given certificate), relaying to ``upstream`` in plain HTTP."""
 
-    daemon_threads = True
-    allow_reuse_address = True
-    block_on_close = False
-
     def __init__(self, pki: Pki, upstream: tuple[str, int]) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
+        super().__init__(_Handler)
         self.context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         self.context.load_cert_chain(pki.cert, pki.key)
         self.upstream = upstream
         self.handshakes = 0
         self.refused = 0
-        self.lock = threading.Lock()
-        self.stopping = threading.Event()
-        self._thread = threading.Thread(
-            target=self.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
-        )
-
-    @property
-    def port(self) -> int:
-        return int(self.server_address[1])
-
-    def __enter__(self) -> TlsFront:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stopping.set()
-        self.shutdown()
-        self.server_close()
