@@ -21,7 +21,6 @@ share :func:`build_parser`'s grammar.
 from __future__ import annotations
 
 import argparse
-import getpass
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,7 +44,8 @@ _REFUSALS = {
 
 
 def _ask(prompt: str) -> str:
-    # Looked up at call time: ipykernel swaps getpass.getpass for its own masked prompt.
+    import getpass  # looked up at call time: ipykernel swaps in its own masked prompt
+
     return getpass.getpass(prompt)
 
 

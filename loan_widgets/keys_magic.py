@@ -8,7 +8,6 @@ never a widget field or a traitlet. Core errors become one-line ``UsageError``s.
 from __future__ import annotations
 
 import argparse
-import getpass
 import shlex
 from typing import Any, NoReturn
 
@@ -33,8 +32,10 @@ class _Parser(argparse.ArgumentParser):
 
 def _prompt(text: str) -> str:
     """A masked prompt; a front end without input gets a one-line way out."""
+    import getpass  # looked up at call time: ipykernel swaps in its own masked prompt
+
     try:
-        return getpass.getpass(text)  # ipykernel's own prompt while a cell runs
+        return getpass.getpass(text)
     except (StdinNotImplementedError, EOFError) as error:
         raise UsageError(
             "%loan_keys add asks for the key and secret with a password prompt, and this front "

@@ -8,7 +8,6 @@ Bybit's own example, and that exact text is what gets signed and sent.
 
 from __future__ import annotations
 
-import html
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -313,13 +312,7 @@ class ActionResult:
         rows = [(f"{self.action} id", self.id), ("what", self.request.describe()),
                 ("network", self.network)]
         rows += [(k.replace("_", " "), str(v)) for k, v in self.details.items()]
-        body = "".join(
-            f"<tr><th style='text-align:left'>{html.escape(k)}</th>"
-            f"<td style='text-align:left'>{html.escape(v)}</td></tr>"
-            for k, v in rows
-        )
-        caption = f"<caption>{html.escape(self.action)} accepted</caption>"
-        return f"<table class='loan-widgets-result'>{caption}{body}</table>"
+        return _result_table(f"{self.action} accepted", rows)
 
 
 @dataclass(frozen=True)
@@ -352,9 +345,17 @@ class BorrowResult:
             ("latency", f"{self.latency_ms:.1f} ms"),
             ("ledger row", "" if self.ledger_id is None else str(self.ledger_id)),
         ]
-        body = "".join(
-            f"<tr><th style='text-align:left'>{html.escape(k)}</th>"
-            f"<td style='text-align:left'>{html.escape(v)}</td></tr>"
-            for k, v in rows
-        )
-        return f"<table class='loan-widgets-result'><caption>Loan accepted</caption>{body}</table>"
+        return _result_table("Loan accepted", rows)
+
+
+def _result_table(caption: str, rows: list[tuple[str, str]]) -> str:
+    """A result's HTML: a captioned two-column table, every text escaped."""
+    import html  # only a notebook front end asks for HTML
+
+    body = "".join(
+        f"<tr><th style='text-align:left'>{html.escape(k)}</th>"
+        f"<td style='text-align:left'>{html.escape(v)}</td></tr>"
+        for k, v in rows
+    )
+    caption = f"<caption>{html.escape(caption)}</caption>"
+    return f"<table class='loan-widgets-result'>{caption}{body}</table>"

@@ -19,6 +19,8 @@ line (``--api new``)                                       does
 ``%collateral reduce BTC``                                 show the allowed max (C3)
 ``%borrow --cancel 13010``                                 cancel a matching fixed order (FX6)
 =========================================================  ==================================
+
+The new API's request types load on first use, so ``%load_ext`` does not pay for them.
 """
 
 from __future__ import annotations
@@ -28,13 +30,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import ValidationError
-from ..new_orders import (
-    CancelOrderRequest,
-    CollateralRepayRequest,
-    FixedRepayRequest,
-    FlexibleRepayRequest,
-    PoolAdjustRequest,
-)
 from ..orders import parse_coin
 
 __all__ = ["NEW_ONLY", "Plan", "cancel_plan", "collateral_plan", "repay_plan"]
@@ -69,6 +64,8 @@ def _coin(word: str, what: str, hint: str) -> str:
 
 def repay_plan(args: Any, client: Any) -> Plan:
     """``%repay`` on the new API (see the module docstring)."""
+    from ..new_orders import CollateralRepayRequest, FixedRepayRequest, FlexibleRepayRequest
+
     word, amount, loan_id = args.order_id, args.amount, args.loan_id
     force = args.force
     hint = ("a new-API repayment names the loan coin (e.g. USDT), or --loan-id ID for a fixed "
@@ -127,6 +124,8 @@ def repay_plan(args: Any, client: Any) -> Plan:
 def collateral_plan(args: Any, client: Any) -> Plan | Any:
     """``%collateral add|reduce COIN [AMOUNT]`` on the pool; without AMOUNT, ``reduce``
     returns the allowed maximum (a read) instead of a plan."""
+    from ..new_orders import PoolAdjustRequest
+
     coin = _coin(args.order_id, "collateral coin",
                  "the new API's collateral is pooled: name the coin, e.g. BTC")
     if args.amount is None:
@@ -142,6 +141,8 @@ def collateral_plan(args: Any, client: Any) -> Plan | Any:
 
 def cancel_plan(args: Any) -> Plan:
     """``%borrow --cancel ORDER_ID``: cancel a fixed borrow order still matching."""
+    from ..new_orders import CancelOrderRequest
+
     request = CancelOrderRequest(args.cancel)
     return Plan("Cancel", request.describe(), lambda c: c.new.prepare(request),
                 lambda c: c.new.cancel_borrow_order(request.order_id, source="magic",
