@@ -295,12 +295,15 @@ def repay_collateral(book: NewApiBook, params: Mapping[str, Any], now: int) -> d
     return {}
 
 
-def _one(found: Any, key: int, below: int | None) -> tuple[Any, ...]:
+def one(found: Any, key: int, below: int | None) -> tuple[Any, ...]:
+    """``found`` as a page source of at most one item: none when missing or not below ``below``."""
     return () if found is None or (below is not None and key >= below) else (found,)
 
 
-def borrow_order_info(book: NewApiBook, params: Mapping[str, Any], now: int) -> dict[str, Any]:
-    """FX10 ``GET /v5/crypto-loan-fixed/borrow-order-info`` (orderId, state, term: numbers)."""
+def orders_info(orders: Any, to_wire: Callable[[Any], dict[str, Any]],
+                params: Mapping[str, Any]) -> dict[str, Any]:
+    """A fixed borrow or supply order list (FX10, FX12): filters orderId, orderCurrency,
+    state (1-4) and term; newest first, paged."""
     order_id = digits(params, "orderId")
     currency = text(params, "orderCurrency")
     state = text(params, "state")
@@ -308,16 +311,21 @@ def borrow_order_info(book: NewApiBook, params: Mapping[str, Any], now: int) -> 
     if state not in (None, "1", "2", "3", "4"):
         raise params_error("state must be 1, 2, 3 or 4")
 
-    def source(below: int | None) -> Iterable[FixedOrder]:
+    def source(below: int | None) -> Iterable[Any]:
         if order_id is None:
-            return book.fixed_orders.newest(below)
-        return _one(book.fixed_orders.get(int(order_id)), int(order_id), below)
+            return orders.newest(below)
+        return one(orders.get(int(order_id)), int(order_id), below)
 
-    def match(o: FixedOrder) -> bool:
+    def match(o: Any) -> bool:
         return (currency in (None, o.currency) and state in (None, str(o.state))
                 and term in (None, str(o.term)))
 
-    return page(source, params, FixedOrder.to_wire, lambda o: o.order_id, match=match)
+    return page(source, params, to_wire, lambda o: o.order_id, match=match)
+
+
+def borrow_order_info(book: NewApiBook, params: Mapping[str, Any], now: int) -> dict[str, Any]:
+    """FX10 ``GET /v5/crypto-loan-fixed/borrow-order-info`` (orderId, state, term: numbers)."""
+    return orders_info(book.fixed_orders, FixedOrder.to_wire, params)
 
 
 def borrow_contract_info(book: NewApiBook, params: Mapping[str, Any],
@@ -331,7 +339,7 @@ def borrow_contract_info(book: NewApiBook, params: Mapping[str, Any],
     def source(below: int | None) -> Iterable[FixedContract]:
         if loan_id is None:
             return book.contracts.newest(below)
-        return _one(book.contracts.get(loan_id), int(loan_id), below)
+        return one(book.contracts.get(loan_id), int(loan_id), below)
 
     def match(k: FixedContract) -> bool:
         return (order_id in (None, str(k.order_id)) and currency in (None, k.currency)
@@ -352,7 +360,7 @@ def renew_info(book: NewApiBook, params: Mapping[str, Any], now: int) -> dict[st
     def source(below: int | None) -> Iterable[dict[str, Any]]:
         if order_id is None:
             return book.renewals.newest(below)
-        return _one(book.renewals.get(int(order_id)), int(order_id), below)
+        return one(book.renewals.get(int(order_id)), int(order_id), below)
 
     return page(source, params, dict, lambda r: int(r["orderId"]),
                 match=lambda r: currency in (None, r["borrowCurrency"]))
@@ -366,7 +374,7 @@ def repayment_history(book: NewApiBook, params: Mapping[str, Any], now: int) -> 
     def source(below: int | None) -> Iterable[dict[str, Any]]:
         if repay_id is None:
             return book.fixed_repayments_by_id.newest(below)
-        return _one(book.fixed_repayments_by_id.get(repay_id), int(repay_id), below)
+        return one(book.fixed_repayments_by_id.get(repay_id), int(repay_id), below)
 
     return page(source, params, dict, lambda r: int(r["repayId"]),
                 match=lambda r: currency in (None, r["loanCurrency"]), short_page=True)

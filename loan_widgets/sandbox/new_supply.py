@@ -17,7 +17,7 @@ from decimal import Decimal
 from typing import Any
 
 from .new_api import NewApiBook
-from .new_fixed import annual_rate, quote
+from .new_fixed import annual_rate, one, orders_info, quote
 from .new_records import SupplyContract, SupplyOrder, parse_term
 from .wire import (
     RET_MSGS,
@@ -86,10 +86,6 @@ def supply_order_cancel(book: NewApiBook, params: Mapping[str, Any], now: int) -
     return {}
 
 
-def _one(found: Any, key: int, below: int | None) -> tuple[Any, ...]:
-    return () if found is None or (below is not None and key >= below) else (found,)
-
-
 def supply_contract_info(book: NewApiBook, params: Mapping[str, Any],
                          now: int) -> dict[str, Any]:
     """FX9 ``GET /v5/crypto-loan-fixed/supply-contract-info``."""
@@ -101,7 +97,7 @@ def supply_contract_info(book: NewApiBook, params: Mapping[str, Any],
     def source(below: int | None) -> Iterable[SupplyContract]:
         if supply_id is None:
             return book.supply_contracts.newest(below)
-        return _one(book.supply_contracts.get(supply_id), int(supply_id), below)
+        return one(book.supply_contracts.get(supply_id), int(supply_id), below)
 
     def match(k: SupplyContract) -> bool:
         return (order_id in (None, str(k.order_id)) and currency in (None, k.currency)
@@ -113,21 +109,4 @@ def supply_contract_info(book: NewApiBook, params: Mapping[str, Any],
 
 def supply_order_info(book: NewApiBook, params: Mapping[str, Any], now: int) -> dict[str, Any]:
     """FX12 ``GET /v5/crypto-loan-fixed/supply-order-info`` (orderId, state, term: numbers)."""
-    order_id = digits(params, "orderId")
-    currency = text(params, "orderCurrency")
-    state = text(params, "state")
-    term = text(params, "term")
-    if state not in (None, "1", "2", "3", "4"):
-        raise params_error("state must be 1, 2, 3 or 4")
-
-    def source(below: int | None) -> Iterable[SupplyOrder]:
-        if order_id is None:
-            return book.supply_orders.newest(below)
-        return _one(book.supply_orders.get(int(order_id)), int(order_id), below)
-
-    def match(o: SupplyOrder) -> bool:
-        return (currency in (None, o.currency) and state in (None, str(o.state))
-                and term in (None, str(o.term)))
-
-    return page(source, params, SupplyOrder.to_wire, lambda o: o.order_id, match=match)
-
+    return orders_info(book.supply_orders, SupplyOrder.to_wire, params)
