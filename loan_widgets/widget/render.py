@@ -48,6 +48,7 @@ __all__ = [
     "percent",
     "placeholders",
     "preview",
+    "preview_box",
     "problem",
     "status_line",
     "term_tooltip",
@@ -354,20 +355,27 @@ def preview(
         for c, p in ((coll.currency, coll_price), (loan.currency, loan_price))
         if p is not None and c != "USDT"
     ]
-    when = f"as of {utc_clock(market.fetched_at)} UTC ({age_text(age)} ago)"
+    return preview_box(rows, price_parts, market.fetched_at, age, stale, [*q.warnings, *notes])
+
+
+def preview_box(rows: list[tuple[str, str]], prices: list[str], fetched_at: float, age: float,
+                stale: bool, notes: list[str], css_class: str = "") -> str:
+    """The preview's grey box: ``rows`` (label, HTML), then the prices used with their age
+    (orange when ``stale``), then ``notes``."""
+    when = f"as of {utc_clock(fetched_at)} UTC ({age_text(age)} ago)"
     if stale:
         when = f"<span style='color:#ef6c00'>{when}: stale, press Refresh</span>"
-    rows.append(("Price used", " · ".join([*price_parts, when])))
-    all_notes = [*q.warnings, *notes]
-    if all_notes:
-        rows.append(("Note", muted("; ".join(all_notes))))
+    rows = [*rows, ("Price used", " · ".join([*prices, when]))]
+    if notes:
+        rows.append(("Note", muted("; ".join(notes))))
     body = "".join(
         f"<tr><td style='color:{_MUTED};padding:1px 12px 1px 0;white-space:nowrap;"
         f"vertical-align:top'>{html.escape(k)}</td><td style='padding:1px 0'>{v}</td></tr>"
         for k, v in rows
     )
+    klass = f"class='{css_class}' " if css_class else ""
     return (
-        "<div style='background:#f6f8fa;border:1px solid #d0d7de;border-radius:6px;"
+        f"<div {klass}style='background:#f6f8fa;border:1px solid #d0d7de;border-radius:6px;"
         "padding:6px 10px;margin:4px 0;font-size:12.5px;line-height:1.45'>"
         f"<table style='border-collapse:collapse'>{body}</table></div>"
     )

@@ -18,7 +18,7 @@ from ..new_market import NewLoanCoin
 from ..numbers import grouped
 from ..pool_quote import PoolPreview, PoolQuote
 from ..terms import FLEXIBLE, term_label
-from .render import age_text, estimate, money, muted, percent, problem, utc_clock
+from .render import estimate, money, muted, percent, preview_box, problem
 
 __all__ = [
     "collateral_hint",
@@ -219,20 +219,5 @@ def preview(
         rows.append(("Interest", f"≈ {grouped(q.interest)} {html.escape(coin.currency)} {span}"))
     used = [f"{html.escape(c)} {grouped(p)} USDT" for c in (coll, coin.currency)
             if (p := prices.get(c)) is not None and c != "USDT"]
-    when = f"as of {utc_clock(fetched_at)} UTC ({age_text(age)} ago)"
-    if stale:
-        when = f"<span style='color:#ef6c00'>{when}: stale, press Refresh</span>"
-    rows.append(("Price used", " · ".join([*used, when])))
-    all_notes = [*q.warnings, *notes]
-    if all_notes:
-        rows.append(("Note", muted("; ".join(all_notes))))
-    body = "".join(
-        f"<tr><td style='color:{_MUTED};padding:1px 12px 1px 0;white-space:nowrap;"
-        f"vertical-align:top'>{html.escape(k)}</td><td style='padding:1px 0'>{v}</td></tr>"
-        for k, v in rows
-    )
-    return (
-        "<div class='lw-pool-preview' style='background:#f6f8fa;border:1px solid #d0d7de;"
-        "border-radius:6px;padding:6px 10px;margin:4px 0;font-size:12.5px;line-height:1.45'>"
-        f"<table style='border-collapse:collapse'>{body}</table></div>"
-    )
+    return preview_box(rows, used, fetched_at, age, stale, [*q.warnings, *notes],
+                       css_class="lw-pool-preview")
