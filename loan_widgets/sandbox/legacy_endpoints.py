@@ -38,6 +38,7 @@ from .wire import (
     params_error,
     required,
     rounded,
+    single,
     text,
 )
 
@@ -61,11 +62,6 @@ ZERO = Decimal(0)
 def _newest(rows: list[dict[str, Any]], key: str, below: int | None) -> Iterator[dict[str, Any]]:
     ordered = sorted(rows, key=lambda r: int(r[key]), reverse=True)
     return (r for r in ordered if below is None or int(r[key]) < below)
-
-
-def _one(found: Any, key: str, below: int | None) -> tuple[Any, ...]:
-    """The item found by id, unless it is past the cursor."""
-    return () if found is None or (below is not None and int(key) >= below) else (found,)
 
 
 def _vip_lists(params: Mapping[str, Any], table: Mapping[str, Any]) -> dict[str, Any]:
@@ -202,7 +198,7 @@ def ongoing_orders(book: LegacyBook, params: Mapping[str, Any], now: int) -> dic
     def source(below: int | None) -> Iterable[Loan]:
         if order_id is None:
             return book.orders.newest(below)
-        return _one(book.orders.get(order_id), order_id, below)
+        return single(book.orders.get(order_id), order_id, below)
 
     def match(loan: Loan) -> bool:
         return not (
@@ -275,7 +271,7 @@ def repayment_history(book: LegacyBook, params: Mapping[str, Any], now: int) -> 
 
     def source(below: int | None) -> Iterable[dict[str, Any]]:
         if repay_id is not None:
-            return _one(book.repayments_by_id.get(repay_id), repay_id, below)
+            return single(book.repayments_by_id.get(repay_id), repay_id, below)
         if order_id is not None:
             return _newest(book.repayments_by_order.get(order_id, []), "repayId", below)
         return book.repayments_by_id.newest(below)
@@ -295,7 +291,7 @@ def borrow_history(book: LegacyBook, params: Mapping[str, Any], now: int) -> dic
     def source(below: int | None) -> Iterable[Loan]:
         if order_id is None:
             return book.completed.newest(below)
-        return _one(book.completed.get(order_id), order_id, below)
+        return single(book.completed.get(order_id), order_id, below)
 
     def match(loan: Loan) -> bool:
         return loan_ccy in (None, loan.loan_currency) and coll_ccy in (
@@ -374,7 +370,7 @@ def adjustment_history(book: LegacyBook, params: Mapping[str, Any], now: int) ->
 
     def source(below: int | None) -> Iterable[dict[str, Any]]:
         if adjust_id is not None:
-            return _one(book.adjustments_by_id.get(adjust_id), adjust_id, below)
+            return single(book.adjustments_by_id.get(adjust_id), adjust_id, below)
         if order_id is not None:
             return _newest(book.adjustments_by_order.get(order_id, []), "adjustId", below)
         return book.adjustments_by_id.newest(below)

@@ -26,6 +26,7 @@ from .wire import (
     required,
     rounded,
     signed_amount,
+    single,
     text,
 )
 
@@ -286,9 +287,7 @@ def adjustment_history(book: NewApiBook, params: Mapping[str, Any], now: int) ->
     def source(below: int | None) -> Iterable[dict[str, Any]]:
         if adjust_id is None:
             return book.adjustments_by_id.newest(below)
-        found = book.adjustments_by_id.get(int(adjust_id))
-        return () if found is None or (below is not None and int(adjust_id) >= below) else (
-            found,)
+        return single(book.adjustments_by_id.get(int(adjust_id)), adjust_id, below)
 
     return page(source, params, dict, lambda r: int(r["adjustId"]),
                 match=lambda r: currency in (None, r["collateralCurrency"]), style="id")

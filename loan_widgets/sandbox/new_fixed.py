@@ -44,6 +44,7 @@ from .wire import (
     required,
     rounded,
     signed_amount,
+    single,
     text,
 )
 
@@ -295,11 +296,6 @@ def repay_collateral(book: NewApiBook, params: Mapping[str, Any], now: int) -> d
     return {}
 
 
-def one(found: Any, key: int, below: int | None) -> tuple[Any, ...]:
-    """``found`` as a page source of at most one item: none when missing or not below ``below``."""
-    return () if found is None or (below is not None and key >= below) else (found,)
-
-
 def orders_info(orders: Any, to_wire: Callable[[Any], dict[str, Any]],
                 params: Mapping[str, Any]) -> dict[str, Any]:
     """A fixed borrow or supply order list (FX10, FX12): filters orderId, orderCurrency,
@@ -314,7 +310,7 @@ def orders_info(orders: Any, to_wire: Callable[[Any], dict[str, Any]],
     def source(below: int | None) -> Iterable[Any]:
         if order_id is None:
             return orders.newest(below)
-        return one(orders.get(int(order_id)), int(order_id), below)
+        return single(orders.get(int(order_id)), int(order_id), below)
 
     def match(o: Any) -> bool:
         return (currency in (None, o.currency) and state in (None, str(o.state))
@@ -339,7 +335,7 @@ def borrow_contract_info(book: NewApiBook, params: Mapping[str, Any],
     def source(below: int | None) -> Iterable[FixedContract]:
         if loan_id is None:
             return book.contracts.newest(below)
-        return one(book.contracts.get(loan_id), int(loan_id), below)
+        return single(book.contracts.get(loan_id), int(loan_id), below)
 
     def match(k: FixedContract) -> bool:
         return (order_id in (None, str(k.order_id)) and currency in (None, k.currency)
@@ -360,7 +356,7 @@ def renew_info(book: NewApiBook, params: Mapping[str, Any], now: int) -> dict[st
     def source(below: int | None) -> Iterable[dict[str, Any]]:
         if order_id is None:
             return book.renewals.newest(below)
-        return one(book.renewals.get(int(order_id)), int(order_id), below)
+        return single(book.renewals.get(int(order_id)), int(order_id), below)
 
     return page(source, params, dict, lambda r: int(r["orderId"]),
                 match=lambda r: currency in (None, r["borrowCurrency"]))
@@ -374,7 +370,7 @@ def repayment_history(book: NewApiBook, params: Mapping[str, Any], now: int) -> 
     def source(below: int | None) -> Iterable[dict[str, Any]]:
         if repay_id is None:
             return book.fixed_repayments_by_id.newest(below)
-        return one(book.fixed_repayments_by_id.get(repay_id), int(repay_id), below)
+        return single(book.fixed_repayments_by_id.get(repay_id), int(repay_id), below)
 
     return page(source, params, dict, lambda r: int(r["repayId"]),
                 match=lambda r: currency in (None, r["loanCurrency"]), short_page=True)

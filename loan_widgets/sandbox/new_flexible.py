@@ -32,6 +32,7 @@ from .wire import (
     params_error,
     required,
     signed_amount,
+    single,
     text,
 )
 
@@ -186,9 +187,7 @@ def borrow_history(book: NewApiBook, params: Mapping[str, Any], now: int) -> dic
     def source(below: int | None) -> Iterable[dict[str, Any]]:
         if order_id is None:
             return book.borrow_orders.newest(below)
-        found = book.borrow_orders.get(order_id)
-        return () if found is None or (below is not None and int(order_id) >= below) else (
-            found,)
+        return single(book.borrow_orders.get(order_id), order_id, below)
 
     return page(source, params, dict, lambda r: int(r["orderId"]),
                 match=lambda r: currency in (None, r["loanCurrency"]), style="id")
@@ -202,9 +201,7 @@ def repayment_history(book: NewApiBook, params: Mapping[str, Any], now: int) -> 
     def source(below: int | None) -> Iterable[dict[str, Any]]:
         if repay_id is None:
             return book.repayments_by_id.newest(below)
-        found = book.repayments_by_id.get(repay_id)
-        return () if found is None or (below is not None and int(repay_id) >= below) else (
-            found,)
+        return single(book.repayments_by_id.get(repay_id), repay_id, below)
 
     return page(source, params, dict, lambda r: int(r["repayId"]),
                 match=lambda r: currency in (None, r["loanCurrency"]), short_page=True)

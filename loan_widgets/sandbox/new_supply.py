@@ -17,7 +17,7 @@ from decimal import Decimal
 from typing import Any
 
 from .new_api import NewApiBook
-from .new_fixed import annual_rate, one, orders_info, quote
+from .new_fixed import annual_rate, orders_info, quote
 from .new_records import SupplyContract, SupplyOrder, parse_term
 from .wire import (
     RET_MSGS,
@@ -28,6 +28,7 @@ from .wire import (
     params_error,
     required,
     signed_amount,
+    single,
     text,
 )
 
@@ -97,7 +98,7 @@ def supply_contract_info(book: NewApiBook, params: Mapping[str, Any],
     def source(below: int | None) -> Iterable[SupplyContract]:
         if supply_id is None:
             return book.supply_contracts.newest(below)
-        return one(book.supply_contracts.get(supply_id), int(supply_id), below)
+        return single(book.supply_contracts.get(supply_id), int(supply_id), below)
 
     def match(k: SupplyContract) -> bool:
         return (order_id in (None, str(k.order_id)) and currency in (None, k.currency)

@@ -60,6 +60,7 @@ __all__ = [
     "required",
     "rounded",
     "signed_amount",
+    "single",
     "text",
 ]
 
@@ -342,6 +343,12 @@ def _cursor_bound(params: Mapping[str, Any]) -> int | None:
 
 def _opaque(key: int, count: int) -> str:
     return f"{key}%3A{count}%2C{key}%3A{count}"
+
+
+def single(found: Any, key: int | str, below: int | None) -> tuple[Any, ...]:
+    """A lookup by id as a page source: the item found, unless missing or past the cursor
+    (``key`` not below ``below``)."""
+    return () if found is None or (below is not None and int(key) >= below) else (found,)
 
 
 def page(
