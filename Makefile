@@ -4,8 +4,9 @@
 #   make trust   mark the project's notebooks trusted (lab and app do it first)
 #   make app     the loan app (LoanDesk + BorrowWidget) with Voila on 127.0.0.1 (sandbox unless
 #                NETWORK=testnet|mainnet; another HOST with keys needs ALLOW_REMOTE=1)
-#   make check   the quick inner loop: ruff, pytest tests/ without browser and slow tests
-#   make test    ruff, pytest tests/ (browser tests included), nbval on notebooks/
+#   make check   the quick inner loop: ruff, mypy, pytest tests/ without browser and slow tests
+#   make test    ruff, mypy, pytest tests/ (browser tests included), nbval on notebooks/
+#   make typecheck  mypy as pyproject.toml configures it (strict for the core)
 #   make bench   benchmarks/run.py against the sandbox
 #   make clean   caches and test artefacts;  make distclean  also the venv
 
@@ -56,10 +57,10 @@ TEST_ENV    := $(NO_KEYS) -u LOAN_WIDGETS_BASE_URL -u LOAN_WIDGETS_TIMEOUT \
 	PYTHON_KEYRING_BACKEND=keyring.backends.fail.Keyring
 
 .DEFAULT_GOAL := help
-.PHONY: help venv trust lab app check test lint bench clean distclean
+.PHONY: help venv trust lab app check test lint typecheck bench clean distclean
 
 help:
-	@echo "make lab | app | trust | check | test | lint | bench | clean | distclean   (venv: $(VENV), PYTHON=$(PYTHON))"
+	@echo "make lab | app | trust | check | test | lint | typecheck | bench | clean | distclean   (venv: $(VENV), PYTHON=$(PYTHON))"
 
 # The venv is rebuilt (pip install -e) whenever pyproject.toml changes.
 $(STAMP): pyproject.toml
@@ -88,11 +89,14 @@ app: trust
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
-check: lint
+typecheck: $(STAMP)
+	$(BIN)/python -m mypy
+
+check: lint typecheck
 	rm -f $(TEST_LEDGER)
 	$(TEST_ENV) $(BIN)/python -m pytest -q -m "not browser and not slow" tests/
 
-test: lint
+test: lint typecheck
 	rm -f $(TEST_LEDGER)
 	$(TEST_ENV) $(BIN)/python -m pytest tests/
 ifneq ($(NOTEBOOKS),)
@@ -109,7 +113,7 @@ bench: $(STAMP)
 		$(BIN)/python benchmarks/run.py
 
 clean:
-	rm -rf build dist *.egg-info .pytest_cache .ruff_cache .test-artifacts
+	rm -rf build dist *.egg-info .pytest_cache .ruff_cache .mypy_cache .test-artifacts
 	rm -f $(TEST_LEDGER) $(VENV)/bench-ledger.sqlite3
 	find . -path ./$(VENV) -prune -o \( -name __pycache__ -o -name .ipynb_checkpoints \) \
 		-type d -prune -exec rm -rf {} +

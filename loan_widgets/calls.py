@@ -164,7 +164,8 @@ class CallPath:
                 "ledger first; call() sends reads only",
                 suggest_method=method,
             )
-        return self.request(endpoint, params, body=body)[0]["result"]
+        result: dict[str, Any] = self.request(endpoint, params, body=body)[0]["result"]
+        return result
 
     def payload(
         self, endpoint: Endpoint, params: Mapping[str, Any] | None, body: str | None

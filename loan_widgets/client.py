@@ -46,12 +46,13 @@ from .orders import (
     BorrowRequest,
     BorrowResult,
     RepayRequest,
+    parse_coin,
     parse_order_id,
 )
 from .paging import LIST_FILTERS, check_filters, iter_pages
 from .resend import MAX_RATE_LIMIT_WAIT_S
 from .terms import parse_term
-from .writes import OpenLoans, Write, submit
+from .writes import OpenLoans, Write, Written, submit
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -443,8 +444,8 @@ class LoanClient:
         """
         if request is None:
             request = BorrowRequest(
-                loan_currency,  # type: ignore[arg-type]
-                collateral_currency,  # type: ignore[arg-type]
+                parse_coin(loan_currency, "loan coin"),
+                parse_coin(collateral_currency, "collateral coin"),
                 loan_amount,
                 collateral_amount,
                 term,
@@ -463,6 +464,7 @@ class LoanClient:
                 "term": request.term,
             })
         )
+        assert done.order_id is not None  # the borrow's proof is its orderId
         return BorrowResult(
             order_id=done.order_id,
             request=request,
@@ -475,7 +477,7 @@ class LoanClient:
             api=api,
         )
 
-    def write(self, write: Write) -> Any:
+    def write(self, write: Write) -> Written:
         """Send one state-changing request through the write protocol (ledger first)."""
         return submit(self, write, self._open_loans)
 

@@ -29,9 +29,13 @@ import stat
 import unicodedata
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
 
 from . import profiles, signing
 from .errors import CredentialsError
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
 __all__ = [
     "ACCEPTED_KEYS",
@@ -128,7 +132,7 @@ def read_key_file(path: str | os.PathLike[str], source: str) -> bytes:
     return data
 
 
-def _rsa_private_key(pem: bytes | str, source: str):  # -> RSAPrivateKey
+def _rsa_private_key(pem: bytes | str, source: str) -> RSAPrivateKey:
     """Parse ``pem`` as an unencrypted RSA private key, or say what it is instead."""
     from cryptography.exceptions import UnsupportedAlgorithm
     from cryptography.hazmat.primitives.asymmetric import rsa
@@ -212,14 +216,16 @@ class Credentials:
         self.api_key = check_text(api_key, "API key", source)
         self.__secret = None if api_secret is None else check_text(api_secret, "API secret", source)
         where = "the private key " + ("given" if source == "arguments" else f"from {source}")
+        key: RSAPrivateKey | None = None
         if isinstance(private_key, (str, bytes)):
-            private_key = _rsa_private_key(private_key, where)
+            key = _rsa_private_key(private_key, where)
         elif private_key is not None:
             from cryptography.hazmat.primitives.asymmetric import rsa
 
             if not isinstance(private_key, rsa.RSAPrivateKey):
                 raise CredentialsError(f"{where} is {_key_kind(private_key)}: {ACCEPTED_KEYS}")
-        self.__private_key = private_key
+            key = private_key
+        self.__private_key = key
         self.kind = "hmac" if api_secret is not None else "rsa"
         self.source = source
         self.profile = profile
@@ -233,6 +239,7 @@ class Credentials:
         """Sign the exact bytes of a string-to-sign."""
         if self.__secret is not None:
             return signing.hmac_signature(self.__secret, message)
+        assert self.__private_key is not None  # __init__ takes exactly one of the two
         return signing.rsa_signature(self.__private_key, message)
 
     @property
@@ -246,7 +253,7 @@ class Credentials:
 
     __str__ = __repr__
 
-    def __reduce__(self):  # pickling would write the secret out
+    def __reduce__(self) -> NoReturn:  # pickling would write the secret out
         raise TypeError("Credentials cannot be pickled")
 
 
@@ -323,8 +330,8 @@ def _lookup(
     found = _from_env(env, "BYBIT_API")
     if found is not None:
         return found
-    chosen = profiles.select(network, host=host, environ=env)
-    return None if chosen is None else _from_profile(chosen)
+    selected = profiles.select(network, host=host, environ=env)
+    return None if selected is None else _from_profile(selected)
 
 
 def missing(network: str) -> str:

@@ -21,7 +21,7 @@ import json
 import re
 from collections.abc import Mapping
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeGuard
 
 from .errors import (
     BadResponse,
@@ -40,12 +40,17 @@ _MAX_ID_DIGITS = 30
 class Answer(Protocol):
     """What the transport returns: status, lower-case headers, raw body."""
 
-    status: int
-    headers: Mapping[str, str]
-    body: bytes
+    @property
+    def status(self) -> int: ...
+
+    @property
+    def headers(self) -> Mapping[str, str]: ...
+
+    @property
+    def body(self) -> bytes: ...
 
 
-def _is_int(value: Any) -> bool:
+def _is_int(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool) and abs(value) < 1 << 62
 
 

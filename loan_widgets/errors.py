@@ -44,7 +44,7 @@ headers, keys, secrets or signatures.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 __all__ = [
     "AMBIGUOUS_CODES",
@@ -150,7 +150,10 @@ class LoanWidgetsError(Exception):
 _MUTABLE_ALWAYS = frozenset({"__notes__", "__traceback__", "__cause__", "__context__"})
 
 
-def _rebuild(cls: type[LoanWidgetsError], message: str, state: dict[str, Any]) -> Any:
+_E = TypeVar("_E", bound=LoanWidgetsError)
+
+
+def _rebuild(cls: type[_E], message: str, state: dict[str, Any]) -> _E:
     error = cls.__new__(cls)
     Exception.__init__(error, message)
     for name, value in state.items():

@@ -129,7 +129,8 @@ class CompactFrame(pd.DataFrame):
 
     def __repr__(self) -> str:
         view, note, formatters = self._shown()
-        params = pd.io.formats.format.get_dataframe_repr_params()
+        # pandas' own repr settings (what DataFrame.__repr__ uses); pandas-stubs lacks it
+        params = pd.io.formats.format.get_dataframe_repr_params()  # type: ignore[attr-defined]
         if note:  # the columns chosen to be read: wrap them to the width, never drop one
             params["max_cols"] = len(view.columns)
         text = view.to_string(na_rep=NA_TEXT, formatters=formatters or None, **params)
@@ -362,7 +363,7 @@ _LOAN_TEXTS = ("order_id", "api", "kind", "loan_currency", "collateral_currency"
 
 
 def loans_frame(
-    items: list[Mapping[str, Any]], levels: Mapping[str, Mapping[str, Any]],
+    items: Sequence[Mapping[str, Any]], levels: Mapping[str, Mapping[str, Any]],
     new: NewPositions | None = None,
 ) -> CompactFrame:
     """Open loans of both APIs (see :mod:`loan_widgets.loan_rows`), typed.

@@ -16,14 +16,13 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-try:
+if sys.platform != "win32":  # Windows has no advisory locks
     import fcntl
-except ImportError:  # pragma: no cover - Windows: no advisory locks
-    fcntl = None  # type: ignore[assignment]
 
 __all__ = ["append", "journal_path", "merge"]
 
@@ -34,7 +33,7 @@ def journal_path(ledger_path: Path) -> Path:
 
 
 def _lock(fd: int) -> None:
-    if fcntl is not None:
+    if sys.platform != "win32":
         fcntl.flock(fd, fcntl.LOCK_EX)
 
 

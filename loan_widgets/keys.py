@@ -24,6 +24,7 @@ import argparse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from . import keystore, profiles
 from .client import LoanClient
@@ -75,7 +76,7 @@ class Added:
     __repr__ = __str__
 
 
-class ProfileList(tuple):
+class ProfileList(tuple[Profile, ...]):
     """Stored profiles with masked keys; ``repr`` is a small table."""
 
     def __repr__(self) -> str:
@@ -100,7 +101,7 @@ class ProfileList(tuple):
 
     __str__ = __repr__
 
-    def _repr_pretty_(self, printer, cycle: bool) -> None:
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
         printer.text(repr(self))
 
 

@@ -100,7 +100,8 @@ class KeysMagics(Magics):
         return None
 
     def _borrow_magics(self) -> list[Any]:
-        return [c for c in self.shell.configurables if type(c).__name__ == "BorrowMagics"]
+        configurables = self.shell.configurables if self.shell is not None else []
+        return [c for c in configurables if type(c).__name__ == "BorrowMagics"]
 
     def _configured(self, name: str) -> str | None:
         """A ``%config BorrowMagics`` setting, so keys are checked where ``%borrow`` will go."""

@@ -63,7 +63,8 @@ def read(name: str) -> str | None:
     """The secret stored for profile ``name``, or ``None`` if there is none."""
     keyring = _keyring()
     try:
-        return keyring.get_password(SERVICE, name)
+        secret: str | None = keyring.get_password(SERVICE, name)
+        return secret
     except keyring.errors.NoKeyringError as exc:
         raise CredentialsError(_NO_KEYRING.format(reason=_brief(exc))) from None
     except Exception as exc:  # a locked or unreachable keyring: say so in one line

@@ -51,6 +51,8 @@ from .ledger_file import COLUMNS, default_path, fingerprint, open_ledger, unusab
 if TYPE_CHECKING:
     import pandas as pd
 
+    from .frames import CompactFrame
+
 __all__ = [
     "STATUSES",
     "Ledger",
@@ -491,7 +493,7 @@ class Ledger:
         """Number of rows."""
         return int(self._execute("SELECT COUNT(*) FROM orders").fetchone()[0])
 
-    def to_frame(self, limit: int | None = None) -> pd.DataFrame:
+    def to_frame(self, limit: int | None = None) -> CompactFrame:
         """The ledger as a DataFrame, one row per submission, newest last.
 
         Times are tz-aware UTC, amounts exact ``Decimal`` in plain notation; it displays

@@ -85,16 +85,19 @@ __all__ = [
     "SupplyRequest",
 ]
 
-ORDER_STATES = {1: "matching", 2: "partially filled and cancelled", 3: "fully filled",
-                4: "cancelled", 5: "failed"}
+ORDER_STATES: dict[object, str] = {
+    1: "matching", 2: "partially filled and cancelled", 3: "fully filled", 4: "cancelled",
+    5: "failed"}
 """``state`` of a fixed borrow or supply order (FX10, FX12)."""
 
 
 class LoanSession(NewSession, Protocol):
     """What the new API uses of a :class:`~loan_widgets.client.LoanClient`."""
 
-    network: str
     source: str
+
+    @property
+    def network(self) -> str: ...
 
     def prices(self, coins: list[str] | None = None) -> dict[str, Decimal]: ...
 
@@ -144,7 +147,7 @@ class NewLoanApi(NewApiReads):
         more. ``0`` when the pool already covers the loan.
         """
         amount = parse_amount(loan_amount, "loan amount")
-        base = self.max_loan(loan_currency)["maxLoan"] or Decimal(0)
+        base: Decimal = self.max_loan(loan_currency)["maxLoan"] or Decimal(0)
         if base >= amount:
             return Decimal(0)
         prices = self._client.prices([loan_currency, collateral_currency])
@@ -160,12 +163,14 @@ class NewLoanApi(NewApiReads):
         probe = (gap * prices[loan_currency] / prices[collateral_currency]).quantize(
             step, rounding="ROUND_UP"
         )
-        gained = self.max_loan(loan_currency, {collateral_currency: probe})["maxLoan"]
+        gained: Decimal | None = self.max_loan(loan_currency, {collateral_currency: probe})[
+            "maxLoan"]
         if gained is None or gained <= base:
             raise ValidationError(f"{collateral_currency} adds nothing to what can be borrowed")
         need = (probe * gap / (gained - base)).quantize(step, rounding="ROUND_UP")
         for _ in range(3):  # tiers are piecewise linear: nudge up until it covers the loan
-            covered = self.max_loan(loan_currency, {collateral_currency: need})["maxLoan"]
+            covered: Decimal | None = self.max_loan(
+                loan_currency, {collateral_currency: need})["maxLoan"]
             if covered is not None and covered >= amount:
                 return need
             need = (need * Decimal("1.002")).quantize(step, rounding="ROUND_UP") + step
@@ -204,7 +209,7 @@ class NewLoanApi(NewApiReads):
              known: set[str] | None = None, details: Mapping[str, object] | None = None
              ) -> ActionResult:
         done = self.submit(request, source=source, force=force, known=known)
-        return ActionResult(request.action, done.order_id, request,  # type: ignore[arg-type]
+        return ActionResult(request.action, done.order_id, request,
                             self._client.network, _utc_now(), done.latency_ms, done.ledger_id,
                             dict(details or {}))
 
@@ -236,8 +241,9 @@ class NewLoanApi(NewApiReads):
         """
         if request is None:
             request = BorrowRequest(
-                loan_currency, collateral_currency, loan_amount,  # type: ignore[arg-type]
-                collateral_amount, term, annual_rate,
+                parse_coin(loan_currency, "loan coin"),
+                parse_coin(collateral_currency, "collateral coin"),
+                loan_amount, collateral_amount, term, annual_rate,
             )
         order = NewBorrowRequest(request, repay_type, strategy)  # validates before any read
         if request.collateral_amount is None:
@@ -371,7 +377,7 @@ class NewLoanApi(NewApiReads):
             found = []
         if found and found[0].get("preLTV") is not None:
             details = {"ltv_before": found[0]["preLTV"], "ltv_after": found[0]["afterLTV"]}
-        return ActionResult("adjust", done.order_id, request,  # type: ignore[arg-type]
+        return ActionResult("adjust", done.order_id, request,
                             self._client.network, _utc_now(), done.latency_ms, done.ledger_id,
                             details)
 

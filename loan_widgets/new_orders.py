@@ -83,7 +83,10 @@ Evidence = tuple[ep.Endpoint, str | None, str | None, str]
 class NewRequest:
     """What every new-API write request declares (see the module docstring)."""
 
-    action: ClassVar[str]
+    @property
+    def action(self) -> str:
+        """The ledger's action (a class constant in most requests)."""
+        raise NotImplementedError
 
     @property
     def endpoint(self) -> ep.Endpoint:
@@ -187,7 +190,7 @@ class FlexibleRepayRequest(NewRequest):
     loan_currency: str
     amount: Decimal
     action: ClassVar[str] = "repay"
-    endpoint: ClassVar[ep.Endpoint] = ep.FLEXIBLE_REPAY  # type: ignore[misc]
+    endpoint: ClassVar[ep.Endpoint] = ep.FLEXIBLE_REPAY
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "loan_currency", parse_coin(self.loan_currency, "loan coin"))
@@ -273,7 +276,7 @@ class FixedRepayRequest(NewRequest):
     loan_id: str | None = None
     loan_currency: str | None = None
     action: ClassVar[str] = "repay"
-    endpoint: ClassVar[ep.Endpoint] = ep.FIXED_FULLY_REPAY  # type: ignore[misc]
+    endpoint: ClassVar[ep.Endpoint] = ep.FIXED_FULLY_REPAY
 
     def __post_init__(self) -> None:
         if (self.loan_id is None) == (self.loan_currency is None):
@@ -310,7 +313,7 @@ class PoolAdjustRequest(NewRequest):
     amount: Decimal
     direction: str
     action: ClassVar[str] = "adjust"
-    endpoint: ClassVar[ep.Endpoint] = ep.NEW_ADJUST_COLLATERAL  # type: ignore[misc]
+    endpoint: ClassVar[ep.Endpoint] = ep.NEW_ADJUST_COLLATERAL
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "currency", parse_coin(self.currency, "collateral coin"))
@@ -346,7 +349,7 @@ class RenewRequest(NewRequest):
     loan_id: str
     collateral: Any = ()  # {coin: amount}, or (coin, amount) pairs; kept as validated pairs
     action: ClassVar[str] = "renew"
-    endpoint: ClassVar[ep.Endpoint] = ep.FIXED_RENEW  # type: ignore[misc]
+    endpoint: ClassVar[ep.Endpoint] = ep.FIXED_RENEW
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "loan_id", parse_loan_id(self.loan_id))
@@ -394,7 +397,7 @@ class SupplyRequest(NewRequest):
     term: str
     source: str | None = None
     action: ClassVar[str] = "supply"
-    endpoint: ClassVar[ep.Endpoint] = ep.FIXED_SUPPLY  # type: ignore[misc]
+    endpoint: ClassVar[ep.Endpoint] = ep.FIXED_SUPPLY
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "currency", parse_coin(self.currency, "supply coin"))
@@ -451,7 +454,7 @@ class CancelOrderRequest(NewRequest):
                                choice(self.refund_to, REFUND_ACCOUNTS, "refund account"))
 
     @property
-    def action(self) -> str:  # type: ignore[override]
+    def action(self) -> str:
         return "cancel" if self.side == "borrow" else "cancel_supply"
 
     @property

@@ -163,8 +163,8 @@ SOURCES: dict[str, Source] = {
 """Each kind of new-API write (:func:`kind_of`) -> where its record is listed."""
 
 _CANCELS = {"cancel": "fixed_orders", "cancel_supply": "supply_orders"}
-_STATES = {1: "still matching", 2: "partially filled and cancelled", 3: "fully filled",
-           4: "cancelled", 5: "failed"}
+_STATES: dict[object, str] = {1: "still matching", 2: "partially filled and cancelled",
+                              3: "fully filled", 4: "cancelled", 5: "failed"}
 
 
 def kind_of(row: LedgerRow) -> str:

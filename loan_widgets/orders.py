@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
+from typing import Protocol
 
 from .errors import ValidationError
 from .numbers import compact_json, wire_decimal
@@ -24,6 +25,7 @@ __all__ = [
     "AdjustRequest",
     "BorrowRequest",
     "BorrowResult",
+    "Described",
     "RepayRequest",
     "parse_amount",
     "parse_coin",
@@ -288,13 +290,26 @@ class AdjustRequest:
         return f"{self.direction} {_plain(self.amount)} collateral on loan {self.order_id}"
 
 
+class Described(Protocol):
+    """A request an :class:`ActionResult` keeps: legacy (:class:`RepayRequest`,
+    :class:`AdjustRequest`) or the new API's (:mod:`loan_widgets.new_orders`)."""
+
+    def describe(self) -> str:
+        """One line for people."""
+        ...
+
+
 @dataclass(frozen=True)
 class ActionResult:
-    """An accepted repayment or collateral adjustment."""
+    """An accepted repayment or collateral adjustment.
+
+    ``id`` is the exchange's id for it, or ``None`` when the answer carries none (the new
+    API's repayments with collateral).
+    """
 
     action: str
-    id: str
-    request: RepayRequest | AdjustRequest
+    id: str | None
+    request: Described
     network: str
     answered_at: datetime
     latency_ms: float
@@ -309,7 +324,8 @@ class ActionResult:
         )
 
     def _repr_html_(self) -> str:
-        rows = [(f"{self.action} id", self.id), ("what", self.request.describe()),
+        rows = [(f"{self.action} id", self.id or "none in the answer"),
+                ("what", self.request.describe()),
                 ("network", self.network)]
         rows += [(k.replace("_", " "), str(v)) for k, v in self.details.items()]
         return _result_table(f"{self.action} accepted", rows)

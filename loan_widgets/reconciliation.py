@@ -42,6 +42,7 @@ from . import new_reconciliation, writer
 from .clock import now_ms as _now_ms
 from .errors import LoanWidgetsError
 from .ledger import Ledger, LedgerRow, RowTracking
+from .new_reads import NewApiReads
 
 __all__ = ["STALE_PENDING_MS", "Decision", "Reconciliation", "reconcile"]
 
@@ -55,7 +56,8 @@ _DAY_MS = 86_400_000
 class ExchangeReader(Protocol):
     """What reconciliation reads (a :class:`~loan_widgets.client.LoanClient`)."""
 
-    network: str
+    @property
+    def network(self) -> str: ...
 
     @property
     def host(self) -> str: ...
@@ -74,7 +76,7 @@ class ExchangeReader(Protocol):
     def adjustment_history(self, **params: Any) -> list[dict[str, Any]]: ...
 
     @property
-    def new(self) -> Any: ...  # the new API's reads (LoanClient.new)
+    def new(self) -> NewApiReads: ...  # the new API's reads (LoanClient.new)
 
 
 @dataclass(frozen=True)

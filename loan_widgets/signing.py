@@ -15,7 +15,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey, RSAPublicKey
 
 
 class Signer(Protocol):
@@ -58,7 +61,7 @@ def verify_hmac(secret: str, message: bytes, signature: str) -> bool:
     return hmac.compare_digest(hmac_signature(secret, message), signature)
 
 
-def load_private_key(pem: bytes | str):  # -> RSAPrivateKey
+def load_private_key(pem: bytes | str) -> RSAPrivateKey:
     """Parse a PEM RSA private key (PKCS#1 or PKCS#8, unencrypted)."""
     from cryptography.hazmat.primitives.asymmetric import rsa
     from cryptography.hazmat.primitives.serialization import load_pem_private_key
@@ -70,7 +73,7 @@ def load_private_key(pem: bytes | str):  # -> RSAPrivateKey
     return key
 
 
-def load_public_key(pem: bytes | str):  # -> RSAPublicKey
+def load_public_key(pem: bytes | str) -> RSAPublicKey:
     """Parse a PEM RSA public key."""
     from cryptography.hazmat.primitives.asymmetric import rsa
     from cryptography.hazmat.primitives.serialization import load_pem_public_key
@@ -82,7 +85,7 @@ def load_public_key(pem: bytes | str):  # -> RSAPublicKey
     return key
 
 
-def rsa_signature(private_key, message: bytes) -> str:
+def rsa_signature(private_key: RSAPrivateKey, message: bytes) -> str:
     """RSASSA-PKCS1-v1_5 / SHA-256 signature of ``message``, standard base64."""
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import padding
@@ -91,7 +94,7 @@ def rsa_signature(private_key, message: bytes) -> str:
     return base64.b64encode(raw).decode("ascii")
 
 
-def verify_rsa(public_key, message: bytes, signature: str) -> bool:
+def verify_rsa(public_key: RSAPublicKey, message: bytes, signature: str) -> bool:
     """Check an RSA signature made by :func:`rsa_signature`."""
     from cryptography.exceptions import InvalidSignature
     from cryptography.hazmat.primitives import hashes

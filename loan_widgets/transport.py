@@ -131,7 +131,8 @@ class _Route:
         absolute = proxy is not None and scheme == "http"
         self.prefix = self.where if absolute else ""
         """Put before the path: the absolute URI a proxy is asked for plain http."""
-        self.headers = {"User-Agent": USER_AGENT, **(proxy.headers if absolute else {})}
+        self.headers = {"User-Agent": USER_AGENT,
+                        **(proxy.headers if proxy is not None and absolute else {})}
         self.via = f" through the proxy {proxy.shown}" if proxy is not None else ""
 
 

@@ -94,8 +94,10 @@ def status_for(error: BaseException, *, sent: bool = True) -> str:
 class WriteSession(Protocol):
     """What :func:`submit` needs of a client."""
 
-    network: str
     source: str
+
+    @property
+    def network(self) -> str: ...
 
     @property
     def host(self) -> str: ...

@@ -287,12 +287,13 @@ def perform(
     call: Callable[..., ActionResult]
     args: tuple[Any, ...]
     if target.kind == "legacy":
-        call, args = {
+        legacy: dict[str, tuple[Callable[..., ActionResult], tuple[Any, ...]]] = {
             "repay": (client.repay, (target.ref, amount)),
             "repay_all": (client.repay_all, (target.ref,)),
             "add": (client.adjust_collateral, (target.ref, amount, "add")),
             "reduce": (client.adjust_collateral, (target.ref, amount, "reduce")),
-        }[action]
+        }
+        call, args = legacy[action]
     elif target.kind == "pool":
         call, args = new.adjust_collateral, (target.coin, amount, action)
     elif target.kind == "flexible" and action == "repay_all":
@@ -310,5 +311,5 @@ def perform(
                 f"at most {format(most, 'f')} {target.coin} can be taken now "
                 "(the exchange's max allowed reduction)"
             )
-    extra = {"force": True} if force and _accepts_force(call) else {}
+    extra: dict[str, Any] = {"force": True} if force and _accepts_force(call) else {}
     return call(*args, source=source, **extra)

@@ -191,8 +191,7 @@ class LoanDesk(widgets.VBox):
         self.layout = widgets.Layout(width="100%", max_width="1100px",
                                      border="1px solid #d0d7de", padding="8px 12px")
         self.add_class("lw-loan-desk")
-        self.refresh_button.on_click(lambda _b: (self.profile_picker.reload(),
-                                                 self.refresh_soon()))
+        self.refresh_button.on_click(self._on_refresh)
         self.pause_button.observe(self._on_pause, names="value")
         self.interval_picker.observe(self._on_interval, names="value")
         self.alert_input.observe(self._on_alert_input, names="value")
@@ -463,6 +462,10 @@ class LoanDesk(widgets.VBox):
     # -- callbacks and helpers -------------------------------------------------------------
 
     def _after_action(self) -> None:
+        self.refresh_soon()
+
+    def _on_refresh(self, _button: Any) -> None:
+        self.profile_picker.reload()
         self.refresh_soon()
 
     def _on_pause(self, change: Any) -> None:

@@ -37,11 +37,11 @@ from ..clock import now_ms as wall_clock_ms
 from . import market, state
 from .faults import Faults
 from .gateway import DEFAULT_RATE_LIMIT, IP_RATE_LIMIT, LOG_BYTES, Gateway, Reply, RequestLog
-from .legacy import LEGACY_BORROW_DEPRECATED, LegacyBook, Loan, RiskEvent
+from .legacy import LEGACY_BORROW_DEPRECATED, LegacyBook, RiskEvent
 from .market import DEMO_API_KEY, DEMO_API_SECRET
 from .new_api import RATE_LIMITS, NewApiBook
 from .routes import Route
-from .wire import exact
+from .wire import ById, exact
 
 __all__ = ["LEGACY_BORROW_MODES", "Sandbox"]
 
@@ -183,12 +183,12 @@ class Sandbox:
     # -- the legacy book, forwarded ----------------------------------------------------
 
     @property
-    def orders(self) -> dict[str, Loan]:
+    def orders(self) -> ById:
         """Ongoing legacy loans by orderId."""
         return self.legacy.orders
 
     @property
-    def completed(self) -> dict[str, Loan]:
+    def completed(self) -> ById:
         """Fully repaid legacy loans by orderId."""
         return self.legacy.completed
 

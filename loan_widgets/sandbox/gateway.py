@@ -226,7 +226,7 @@ class Gateway:
         if (secret is None) == (public_key_pem is None):
             raise ValueError("give exactly one of secret or public_key_pem")
         entry: tuple[str, Any] = (
-            ("hmac", secret) if secret is not None else ("rsa", load_public_key(public_key_pem))
+            ("hmac", secret) if public_key_pem is None else ("rsa", load_public_key(public_key_pem))
         )
         with self._limits_lock:
             self._keys[api_key] = entry
@@ -393,6 +393,7 @@ class Gateway:
         if not (stamp.isascii() and stamp.isdigit()) or len(stamp) > 16:
             raise ApiError(10001, "params error: X-BAPI-TIMESTAMP must be ms since the epoch")
         window_text = headers.get("x-bapi-recv-window")
+        signed_windows: tuple[str, ...]
         if window_text is None:
             window, signed_windows = DEFAULT_RECV_WINDOW, ("", str(DEFAULT_RECV_WINDOW))
         elif window_text.isascii() and window_text.isdigit() and len(window_text) <= 12:

@@ -82,7 +82,7 @@ def _locked(path: Path, blocking: bool = True) -> Iterator[bool]:
 
 
 def _lock_fd(fd: int, blocking: bool) -> bool:
-    if os.name == "nt":  # pragma: no cover - Windows
+    if sys.platform == "win32":  # pragma: no cover - Windows
         import msvcrt
 
         try:
@@ -258,6 +258,7 @@ def serve(folder: Path | None = None, idle: float | None = None) -> int:
             last_seen[0] = time.monotonic()
             return original(*args, **kwargs)
 
+        # this gateway's handler, wrapped to note activity (the class keeps its own)
         sandbox.gateway.handle = handle  # type: ignore[method-assign]
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, lambda *_: stopping.set())

@@ -59,9 +59,8 @@ from typing import Any
 
 from .. import endpoints as ep
 from . import market
-from .legacy import Account
 from .new_records import FixedContract, FixedOrder, FlexibleDebt, SupplyContract, SupplyOrder
-from .new_risk import PoolRisk
+from .new_risk import PoolAccount, PoolRisk
 from .wire import DAY_MS, HOUR_MS, RET_MSGS, ApiError, ById, fmt, rounded
 
 __all__ = ["RATE_LIMITS", "NewApiBook"]
@@ -87,7 +86,7 @@ class NewApiBook(PoolRisk):
     ``liquidation_ltv``, ``overdue_liquidation_hours``, ``inventory``.
     """
 
-    def __init__(self, account: Account, seed: int = 0) -> None:
+    def __init__(self, account: PoolAccount, seed: int = 0) -> None:
         self.sandbox = account
         self.loan_coins: dict[str, market.NewLoanCoin] = dict(market.NEW_LOAN_COINS)
         self.offers: dict[str, list[market.LendingOffer]] = {
@@ -144,9 +143,9 @@ class NewApiBook(PoolRisk):
         """Replace the lending offers of ``currency`` with ``(term, rate, qty)`` rows,
         then fill the waiting borrow orders they now cover."""
         rows = [market.LendingOffer(int(t), Decimal(r), Decimal(q)) for t, r, q in offers]
-        with self.sandbox.lock:  # type: ignore[attr-defined]
-            now = self.sandbox.now_ms()  # type: ignore[attr-defined]
-            self.sandbox.catch_up(now)  # type: ignore[attr-defined]
+        with self.sandbox.lock:
+            now = self.sandbox.now_ms()
+            self.sandbox.catch_up(now)
             self.offers[currency] = rows
             for order in list(self.pending.values()):
                 if order.currency == currency:
@@ -157,8 +156,8 @@ class NewApiBook(PoolRisk):
         """Replace the borrow demand of ``currency`` with ``(term, rate, qty)`` rows,
         then fill the waiting supply orders it now covers."""
         demand = [market.LendingOffer(int(t), Decimal(r), Decimal(q)) for t, r, q in rows]
-        with self.sandbox.lock:  # type: ignore[attr-defined]
-            now = self.sandbox.now_ms()  # type: ignore[attr-defined]
+        with self.sandbox.lock:
+            now = self.sandbox.now_ms()
             self.demand[currency] = demand
             for order in list(self.pending_supply.values()):
                 if order.currency == currency:
@@ -176,7 +175,7 @@ class NewApiBook(PoolRisk):
 
     def new_id(self, kind: str) -> int:
         """The next id of ``kind`` (queued ``next_ids`` of the account first)."""
-        queued = self.sandbox.next_ids  # type: ignore[attr-defined]
+        queued = self.sandbox.next_ids
         if queued:
             return int(queued.popleft())
         self.ids[kind] += 1
@@ -258,7 +257,7 @@ class NewApiBook(PoolRisk):
         for coin, amount in items.items():
             if wallet.get(coin, ZERO) < amount:
                 raise ApiError(148037, f"{RET_MSGS[148037]} ({coin} in the Funding wallet)")
-            coll = self.sandbox.collateral_coins[coin]  # type: ignore[attr-defined]
+            coll = self.sandbox.collateral_coins[coin]
             if self.collateral.get(coin, ZERO) + amount > coll.max_limit:
                 raise ApiError(148006, f"{RET_MSGS[148006]} ({fmt(coll.max_limit)} {coin})")
 

@@ -64,7 +64,7 @@ def collateral_list(book: NewApiBook, params: Mapping[str, Any], key: str) -> di
         value = signed_amount(item, "amount", 148008)
         if coin in items:
             raise ApiError(148039, f"{RET_MSGS[148039]} ({coin})")
-        coll = book.sandbox.collateral_coins.get(coin)  # type: ignore[attr-defined]
+        coll = book.sandbox.collateral_coins.get(coin)
         if coll is None or coin not in book.tiers:
             raise ApiError(148004, f"{RET_MSGS[148004]} ({coin})")
         if value <= 0:
@@ -223,14 +223,14 @@ def max_reduction(book: NewApiBook, coin: str) -> Decimal:
         else:
             removed += slack / tier.ratio
             break
-    coll = book.sandbox.collateral_coins[coin]  # type: ignore[attr-defined]
+    coll = book.sandbox.collateral_coins[coin]
     return min(held, rounded(removed / price, coll.collateral_accuracy, ROUND_DOWN))
 
 
 def max_collateral(book: NewApiBook, params: Mapping[str, Any], now: int) -> dict[str, Any]:
     """C3 ``GET /v5/crypto-loan-common/max-collateral-amount?currency=``: keyed by coin."""
     currency = required(params, "currency")
-    if currency not in book.sandbox.collateral_coins or currency not in book.tiers:  # type: ignore[attr-defined]
+    if currency not in book.sandbox.collateral_coins or currency not in book.tiers:
         raise ApiError(148004, f"{RET_MSGS[148004]} ({currency})")
     return {"maxCollateralAmount": fmt(max_reduction(book, currency))}
 
@@ -242,7 +242,7 @@ def adjust(book: NewApiBook, params: Mapping[str, Any], now: int) -> dict[str, A
     direction = required(params, "direction")
     if direction not in ("0", "1"):
         raise params_error("direction must be 0 (add) or 1 (reduce)")
-    coll = book.sandbox.collateral_coins.get(currency)  # type: ignore[attr-defined]
+    coll = book.sandbox.collateral_coins.get(currency)
     if coll is None or currency not in book.tiers:
         raise ApiError(148004, f"{RET_MSGS[148004]} ({currency})")
     if value <= 0:

@@ -191,7 +191,7 @@ def renew(book: NewApiBook, params: Mapping[str, Any], now: int) -> dict[str, An
     order = FixedOrder(order_id, contract.currency, value, contract.rate, contract.term,
                        contract.repay_type, now, dict(items), state=3, filled=value)
     book.fixed_orders[order_id] = order
-    legacy_ids = book.sandbox.new_id  # type: ignore[attr-defined]
+    legacy_ids = book.sandbox.new_id
     book.renewals[order_id] = {
         "amount": fmt(value), "autoRepay": int(contract.repay_type),
         "borrowCurrency": contract.currency, "contractNo": legacy_ids(),

@@ -8,23 +8,42 @@ coins the caller names, with their fee.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterable, Mapping
+from contextlib import AbstractContextManager
 from decimal import ROUND_UP, Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from .legacy import RiskEvent
-from .new_records import FixedContract
+from . import market
+from .legacy import Account, RiskEvent
+from .new_records import FixedContract, FixedOrder, FlexibleDebt
 from .wire import RET_MSGS, ApiError, rounded
 
-__all__ = ["PoolRisk"]
+__all__ = ["PoolAccount", "PoolRisk"]
 
 ZERO = Decimal(0)
+
+
+class PoolAccount(Account, Protocol):
+    """What the new API's book needs from the account it belongs to."""
+
+    next_ids: deque[str]
+
+    @property
+    def lock(self) -> AbstractContextManager[object]: ...
+
+    @property
+    def collateral_coins(self) -> dict[str, market.CollateralCoin]: ...
+
+    def now_ms(self) -> int: ...
+
+    def catch_up(self, now: int) -> None: ...
 
 
 class PoolRisk:
     """Selling collateral and liquidating the pooled account (a part of ``NewApiBook``)."""
 
-    sandbox: Any
+    sandbox: PoolAccount
     collateral: dict[str, Decimal]
     flexible: dict[str, Any]
     open: dict[str, Any]
@@ -33,6 +52,18 @@ class PoolRisk:
     liquidation_ltv: Decimal
     margin_call_ltv: Decimal
     margin_call: bool
+
+    if TYPE_CHECKING:  # the rest of the book, defined by NewApiBook
+        def accrue(self, debt: FlexibleDebt, now: int) -> None: ...
+        def ltv(self) -> Decimal: ...
+        def debt_usd(self, pending: bool = False) -> Decimal: ...
+        def has_borrowing(self) -> bool: ...
+        def release_if_clear(self) -> None: ...
+        def cancel_pending(self, order: FixedOrder) -> None: ...
+        def close_contract(self, contract: FixedContract, amount: Decimal, now: int,
+                           repay_type: int) -> str: ...
+        def record_flexible_repayment(self, coin: str, amount: Decimal, now: int,
+                                      repay_type: int) -> str: ...
 
     def sell(self, usd: Decimal, coins: Iterable[str], fee_for: Mapping[str, Decimal] | None = None,
              strict: bool = False) -> dict[str, Decimal]:
@@ -52,7 +83,7 @@ class PoolRisk:
             if price <= 0 or held <= 0:
                 continue
             fee = (fee_for or {}).get(coin, ZERO)
-            coll = self.sandbox.collateral_coins.get(coin)  # type: ignore[attr-defined]
+            coll = self.sandbox.collateral_coins.get(coin)
             places = coll.collateral_accuracy if coll is not None else 8
             take = min(held, rounded(left * (1 + fee) / price, places, ROUND_UP))
             plan[coin] = plan.get(coin, ZERO) + take

@@ -193,7 +193,7 @@ class _Handler(socketserver.StreamRequestHandler):
         return body
 
     def _read_chunked(self) -> bytes:
-        parts = []
+        parts: list[bytes] = []
         total = 0
         while True:
             match = _CHUNK.fullmatch(self._read_line(1024, 400))
@@ -268,7 +268,7 @@ class _Server(ThreadingHTTPServer):
     def server_bind(self) -> None:
         # HTTPServer.server_bind does a reverse DNS lookup (getfqdn): skip it.
         socketserver.TCPServer.server_bind(self)
-        self.server_name, self.server_port = self.server_address[:2]
+        self.server_name, self.server_port = self.socket.getsockname()[:2]  # = server_address
 
     def track(self, connection: socket.socket, *, add: bool) -> None:
         with self._connections_lock:

@@ -32,10 +32,13 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from decimal import ROUND_HALF_UP, Context, Decimal, localcontext
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 from urllib.parse import unquote, unquote_to_bytes
 
 from sortedcontainers import SortedDict
+
+if TYPE_CHECKING:  # how sortedcontainers-stubs call a SortedDict made with a key function
+    from sortedcontainers.sorteddict import SortedKeyDict
 
 from ..numbers import places, trimmed
 
@@ -312,18 +315,20 @@ def ltv4(value: Decimal) -> str:
 T = TypeVar("T")
 
 
-class ById(SortedDict):  # type: ignore[misc]
+class ById(SortedDict[Any, Any]):
     """Rows or records by id (a digit string or an int), kept sorted by numeric id."""
 
     def __init__(self, *args: Any) -> None:
-        super().__init__(int, *args)
+        # SortedDict(key, ...) sorts by key(id); the stubs type that form by __new__ only
+        super().__init__(int, *args)  # type: ignore[call-arg]
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), (list(self.items()),))
 
     def newest(self, below: int | None = None) -> Iterator[Any]:
         """Values from the highest id down, starting under ``below`` (exclusive)."""
-        keys = self.irange_key(max_key=below, inclusive=(True, False), reverse=True)
+        keyed = cast("SortedKeyDict[Any, Any, int]", self)
+        keys = keyed.irange_key(max_key=below, inclusive=(True, False), reverse=True)
         return (self[key] for key in keys)
 
 

@@ -11,28 +11,36 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 
 from ..errors import ValidationError
 from ..quote import APIS
 
 __all__ = ["one_line", "reported", "resolve_api"]
 
-_F = TypeVar("_F", bound=Callable[..., Any])
+class _Reports(Protocol):
+    def _crashed(self, where: str, error: BaseException) -> None: ...
 
 
-def reported(method: _F) -> _F:
+_W = TypeVar("_W", bound=_Reports)
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def reported(
+    method: Callable[Concatenate[_W, _P], _R],
+) -> Callable[Concatenate[_W, _P], _R | None]:
     """Run a callback; any exception lands in ``status`` and ``output``, never nowhere."""
 
     @functools.wraps(method)
-    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+    def wrapper(self: _W, *args: _P.args, **kwargs: _P.kwargs) -> _R | None:
         try:
             return method(self, *args, **kwargs)
         except Exception as error:  # ipywidgets would swallow it
             self._crashed(method.__name__, error)
             return None
 
-    return wrapper  # type: ignore[return-value]
+    return wrapper
 
 
 def one_line(error: BaseException) -> str:

@@ -28,6 +28,7 @@ from ..errors import LoanWidgetsError
 from ..new_market import NewLoanCoin
 from ..numbers import trimmed
 from ..pool_quote import PoolQuote, new_quote
+from ..quote import Quote
 from ..terms import FLEXIBLE
 from . import render, render_pool
 from .common import one_line, reported
@@ -42,6 +43,8 @@ class PoolForm:
     """The new-API methods of :class:`~loan_widgets.widget.form.BorrowForm` (a mixin)."""
 
     _pool_note: str = ""
+    quote: Quote
+    """The last quote shown: the legacy form's, or the new API's :class:`PoolQuote`."""
 
     def _coin_options(self: Any) -> tuple[list[str], list[str]]:
         """(loan coins, collateral coins) of the chosen API, sorted."""

@@ -54,6 +54,8 @@ class ProfilePicker(widgets.Dropdown):
     why a pick could not be used (the picker then goes back to the last one).
     """
 
+    value: str | None  # the Dropdown's trait (None while it offers nothing)
+
     def __init__(
         self,
         client: LoanClient,

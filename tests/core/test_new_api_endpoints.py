@@ -69,6 +69,14 @@ class TestRepayWithCollateral:
         [repayment] = pooled.new.flexible_repayment_history(loanCurrency="USDT")
         assert repayment["repayAmount"] == Decimal("50") and repayment["repayType"] == 7
 
+    def test_result_without_id_displays(self, pooled: LoanClient) -> None:
+        """A result with no id still has its text and HTML views (the id shown as none)."""
+        result = pooled.new.flexible_repay_collateral("USDT", "50", "BTC")
+        assert "id=None" in repr(result)
+        html = result._repr_html_()
+        assert "<th style='text-align:left'>repay id</th>" in html
+        assert "none in the answer" in html and "50 USDT" in html
+
     def test_fixed_one_contract(self, client: LoanClient, relaxed: Sandbox,
                                 ledger: Ledger) -> None:
         """With loanId: that contract's principal falls; the repayment lists it."""

@@ -16,6 +16,7 @@ import shutil
 import subprocess
 import sys
 import time
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -92,7 +93,7 @@ def _source_copy(dest: Path) -> Path:
     )
     names = [n for n in listed.stdout.split("\0") if n] if listed.returncode == 0 else []
     if not names:  # not a git checkout: what a wheel is built from
-        names = ["pyproject.toml", "README.md", "LICENSE"]
+        names = ["pyproject.toml", "README.md", "LICENSE", "loan_widgets/py.typed"]
         names += [p.relative_to(REPO).as_posix() for p in (REPO / "loan_widgets").rglob("*.py")]
     for name in names:
         source = REPO / name
@@ -169,6 +170,10 @@ class TestReadmeInstall:
                  if BUILD_NOISE.search(line)]
         assert not noise, "\n".join(noise)
         [wheel] = (clone / "dist").glob("loan_widgets-*-py3-none-any.whl")
+        with zipfile.ZipFile(wheel) as built:
+            packed = set(built.namelist())
+        assert "loan_widgets/py.typed" in packed, "the wheel lacks the PEP 561 marker"
+        assert "loan_widgets/__init__.py" in packed
         print(f"wheel {wheel.name}: {wheel.stat().st_size:,} bytes; built and installed in "
               f"{took:.1f} s")
 
