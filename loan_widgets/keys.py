@@ -14,7 +14,7 @@ USDT against BTC) at the host the profile will be used with, and only then
 stores the secret in the OS keyring and the profile in the profiles file (see
 :mod:`loan_widgets.profiles`). A refused key stores nothing.
 
-``%loan_keys`` (:mod:`loan_widgets.keys_magic`) and ``python -m loan_widgets keys``
+``%loan_keys`` (:mod:`loan_widgets.magic.keys`) and ``python -m loan_widgets keys``
 share :func:`build_parser`'s grammar.
 """
 

@@ -24,8 +24,8 @@ from traitlets.config import Configurable
 from ..client import LoanClient
 from ..config import Settings, check_api, check_network, check_recv_window
 from ..errors import ConfigurationError, LoanWidgetsError, ValidationError
-from ..keys_magic import KeysMagics
 from ..orders import AdjustRequest, BorrowRequest, RepayRequest
+from .keys import KeysMagics
 from .new_api import Plan, cancel_plan, collateral_plan, new_only_given, repay_plan
 from .options import options, parse, shorten
 from .render import confirm_mainnet, usage_error

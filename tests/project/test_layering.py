@@ -10,7 +10,7 @@ from pathlib import Path
 
 import loan_widgets
 
-UI = ("loan_widgets.magic", "loan_widgets.widget", "loan_widgets.desk", "loan_widgets.keys_magic")
+UI = ("loan_widgets.magic", "loan_widgets.widget", "loan_widgets.desk")
 """The UI edge: the only modules that may import IPython, ipywidgets or traitlets."""
 
 

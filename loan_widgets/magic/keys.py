@@ -14,8 +14,8 @@ from typing import Any, NoReturn
 from IPython.core.error import StdinNotImplementedError, UsageError
 from IPython.core.magic import Magics, line_magic, magics_class
 
-from . import keys
-from .errors import LoanWidgetsError
+from .. import keys
+from ..errors import LoanWidgetsError
 
 __all__ = ["KeysMagics"]
 
