@@ -38,6 +38,7 @@ import logging
 import os
 import sqlite3
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -70,6 +71,9 @@ UNSETTLED = ("pending", "unknown")
 DEFAULT_TIMEOUT_S = 10.0
 """How long a statement waits for another process's write transaction."""
 
+_COMPARED = ("loan_currency", "loan_amount", "collateral_currency", "collateral_amount", "term",
+             "ref_id", "direction", "coin")
+"""The fields the duplicate guard compares (with the action), in ``fingerprint``'s order."""
 _TRACKING = ("fingerprint", "writer", "deadline_ms", "evidence_id", "settled_by", "duplicate_of")
 _COLUMNS = tuple(c for c in COLUMNS if c not in _TRACKING)
 _FRAME_COLUMNS = tuple(c for c in _COLUMNS if c not in ("updated_at_ms", "body"))
@@ -223,21 +227,26 @@ class Ledger:
         status: str = "pending",
         ret_msg: str | None = None,
         refuse_unsettled_twin: bool = False,
+        same_as: Mapping[str, Any] | None = None,
     ) -> int:
         """Write a row before sending (``pending``) and return its id.
 
         With ``refuse_unsettled_twin``, an identical order (same host, action,
         coins, amounts, term, loan, direction) still ``pending`` or ``unknown``
         makes it a :class:`DuplicateOrderError` instead, checked and written
-        in one statement so two processes cannot both pass.
+        in one statement so two processes cannot both pass. ``same_as`` replaces
+        fields in that comparison (e.g. a pledge the client sized, compared as
+        not given); the row keeps the fields as given.
         """
         if status not in STATUSES:
             raise ValueError(f"unknown ledger status {status!r}")
         now = _now_ms()
-        mark = fingerprint(
-            action, loan_currency, loan_amount, collateral_currency, collateral_amount, term,
-            ref_id, direction, coin,
-        )
+        compared = (loan_currency, loan_amount, collateral_currency, collateral_amount, term,
+                    ref_id, direction, coin)
+        if same_as:
+            compared = tuple(same_as.get(name, value) for name, value in zip(
+                _COMPARED, compared, strict=True))
+        mark = fingerprint(action, *compared)
         values = (
             now, now, network, source, api, action, loan_currency, _text(loan_amount),
             collateral_currency, _text(collateral_amount), term, ref_id, status, ret_msg, body,

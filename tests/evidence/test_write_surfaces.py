@@ -1,0 +1,71 @@
+"""The newer write surfaces under the safety rules: the new API's auto-sized borrow, the
+magics, the widget and the desk side by side.
+
+Each test stages a fault with the sandbox's own knobs over loopback and then repeats the
+write the way a user would (the same call, the same magic line, a click elsewhere), and
+counts the POSTs that reached the exchange.
+"""
+
+from __future__ import annotations
+
+import pytest
+from IPython.core.error import UsageError
+from support import posts
+
+from loan_widgets import DuplicateOrderError, LoanClient, OutcomeUnknown
+from loan_widgets.ledger import Ledger, default_ledger
+from loan_widgets.sandbox import Sandbox
+
+FLEXIBLE_BORROW = "/v5/crypto-loan-flexible/borrow"
+
+
+@pytest.fixture
+def relaxed(exchange: Sandbox) -> Sandbox:
+    """The sandbox without the new API's 1/s and 5/s limits."""
+    exchange.rate_limits.clear()
+    return exchange
+
+
+class TestSizedPledge:
+    """A new-API borrow whose pledge the client sizes is the same order when repeated."""
+
+    def test_repeat_after_lost_answer_is_refused(self, client: LoanClient, relaxed: Sandbox,
+                                                 ledger: Ledger) -> None:
+        """Executed, answer lost; the same call again is refused unsent (one POST)."""
+        relaxed.faults.inject(FLEXIBLE_BORROW, "drop", execute=True)
+        with pytest.raises(OutcomeUnknown) as info:
+            client.new.borrow("USDT", "550", "BTC")
+        assert ledger.get(info.value.ledger_id).status == "unknown"
+        with pytest.raises(DuplicateOrderError, match="reconcile"):
+            client.new.borrow("USDT", "550", "BTC")
+        assert len(posts(relaxed, FLEXIBLE_BORROW)) == 1
+        assert [r.status for r in ledger.rows()] == ["unknown"]
+
+    def test_ledger_keeps_the_pledge_sent(self, client: LoanClient, relaxed: Sandbox,
+                                          ledger: Ledger) -> None:
+        """The row still records the pledge that went out, as the body says."""
+        done = client.new.borrow("USDT", "550", "BTC")
+        row = ledger.get(done.ledger_id)
+        assert row.collateral_amount is not None and row.collateral_amount > 0
+        assert f'"amount":"{row.collateral_amount}"' in row.body
+
+    def test_magic_line_again_is_refused(self, ip, relaxed: Sandbox) -> None:
+        """`%borrow USDT 550 BTC --api new` twice after a lost answer: one POST, one line."""
+        relaxed.faults.inject(FLEXIBLE_BORROW, "drop", execute=True)
+        with pytest.raises(UsageError, match="may have been executed"):
+            ip.run_line_magic("borrow", "USDT 550 BTC --api new")
+        with pytest.raises(UsageError) as info:
+            ip.run_line_magic("borrow", "USDT 550 BTC --api new")
+        assert "reconcile" in str(info.value) and len(str(info.value).splitlines()) == 1
+        assert len(posts(relaxed, FLEXIBLE_BORROW)) == 1
+        assert [r.status for r in default_ledger().rows()] == ["unknown"]
+
+    def test_legacy_twin_of_a_sized_borrow_is_refused(self, client: LoanClient,
+                                                      relaxed: Sandbox) -> None:
+        """The same coins and amount on the legacy API, while the new one is unknown."""
+        relaxed.faults.inject(FLEXIBLE_BORROW, "drop", execute=True)
+        with pytest.raises(OutcomeUnknown):
+            client.new.borrow("USDT", "550", "BTC")
+        with pytest.raises(DuplicateOrderError):
+            client.borrow("USDT", "550", "BTC")
+        assert not posts(relaxed)
