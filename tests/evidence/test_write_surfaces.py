@@ -8,6 +8,8 @@ counts the POSTs that reached the exchange.
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 from IPython.core.error import UsageError
 from support import posts
@@ -69,3 +71,28 @@ class TestSizedPledge:
         with pytest.raises(DuplicateOrderError):
             client.borrow("USDT", "550", "BTC")
         assert not posts(relaxed)
+
+
+class TestOneExchangeTwoHosts:
+    """api.bybit.com and its alternate api.bytick.com are one exchange: one duplicate guard."""
+
+    @pytest.mark.parametrize(("sent", "again"), [
+        ("https://api.bybit.com", "https://api.bytick.com"),
+        ("https://api.bytick.com", "https://api.bybit.com"),
+    ])
+    def test_twin_on_the_alternate_host_is_refused(self, ledger: Ledger, sent: str,
+                                                   again: str) -> None:
+        """A borrow left unknown on one host is not sent again through the other."""
+        from support.netguard import loopback_only
+
+        row = ledger.record_pending(
+            network="mainnet", source="magic", body='{"loanCurrency":"USDT"}', host=sent,
+            loan_currency="USDT", loan_amount=Decimal("550"), collateral_currency="BTC",
+        )
+        ledger.settle(row, "unknown", ret_msg="the connection broke before an answer came")
+        client = LoanClient(network="mainnet", base_url=again, api_key="MAINKEY1234",
+                            api_secret="main-secret", ledger=ledger)
+        with loopback_only() as seen, pytest.raises(DuplicateOrderError) as info:
+            client.borrow("USDT", "550", "BTC")
+        assert seen == [] and f"row {row}" in str(info.value)
+        assert ledger.count() == 1
