@@ -479,7 +479,8 @@ class Ledger:
     ) -> list[LedgerRow]:
         """Rows oldest first; ``limit`` keeps the newest ``limit`` of them."""
         sql = f"SELECT {_SELECT} FROM orders"
-        where, params = [], []
+        where: list[str] = []
+        params: list[str | None] = []
         if status is not None:
             where.append("status=?")
             params.append(status)
