@@ -96,3 +96,28 @@ class TestOneExchangeTwoHosts:
             client.borrow("USDT", "550", "BTC")
         assert seen == [] and f"row {row}" in str(info.value)
         assert ledger.count() == 1
+
+
+class TestDeskBesideAnotherSurface:
+    """The desk and another surface of the same kernel share one duplicate guard."""
+
+    def test_pool_add_held_on_both(self, client: LoanClient, sandbox_client,
+                                   relaxed: Sandbox, ledger: Ledger) -> None:
+        """The desk's add is lost after executing; the same add through another client
+        (a widget's, a magic's) is refused unsent, and the desk holds its own button."""
+        from loan_widgets.desk import LoanDesk
+        from loan_widgets.widget.state import FormState
+
+        client.new.borrow("USDT", "550", "BTC", collateral_amount="0.03")
+        desk = LoanDesk(client, live=False)
+        path = "/v5/crypto-loan-common/adjust-ltv"
+        relaxed.faults.inject(path, "drop", execute=True)
+        desk.actions.select("pool:BTC", "add", "0.003")
+        desk.actions.go.click()
+        assert desk.actions.state is FormState.UNKNOWN
+        with pytest.raises(DuplicateOrderError):
+            sandbox_client().new.adjust_collateral("BTC", "0.003", "add")
+        desk.actions.rearm_after = 0
+        desk.actions.go.click()
+        assert desk.actions.state is FormState.HELD
+        assert len(posts(relaxed, path)) == 1
