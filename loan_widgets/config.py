@@ -7,6 +7,10 @@ Settings come from arguments first, then the environment:
 ``LOAN_WIDGETS_TIMEOUT``   seconds to wait for an answer (default 10)
 ``LOAN_WIDGETS_LEDGER``    the ledger file (see :mod:`loan_widgets.ledger`)
 
+**One exchange, two hosts.** ``api.bytick.com`` reaches the same accounts as
+``api.bybit.com`` (:func:`same_exchange`): the ledger records the host an order
+was sent to, and the duplicate guard and reconciliation treat both as one.
+
 **Mainnet is a host, not a name.** Every Bybit mainnet host (the main one,
 the alternate ``api.bytick.com``, the regional hosts and the retired Turkish
 and Hong Kong ones; see :data:`BYBIT_DOMAINS`) is mainnet whatever the
@@ -44,6 +48,7 @@ __all__ = [
     "host_network",
     "is_loopback",
     "origin",
+    "same_exchange",
 ]
 
 NETWORKS: dict[str, str | None] = {
@@ -72,6 +77,22 @@ BYBIT_DOMAINS = (
 )
 """Registrable domains of Bybit's API hosts (API reference, section 1). A host in one
 of them is mainnet unless its first label names testnet or demo."""
+
+ONE_EXCHANGE: tuple[tuple[str, ...], ...] = (
+    ("https://api.bybit.com", "https://api.bytick.com"),
+)
+"""Origins that reach the same exchange and accounts (the API reference lists
+``api.bytick.com`` as the alternate of ``api.bybit.com``): an order sent to one is
+the same order when repeated through the other."""
+
+
+def same_exchange(host: str | None) -> tuple[str | None, ...]:
+    """``host`` and the origins that reach the same exchange accounts (itself first)."""
+    for group in ONE_EXCHANGE:
+        if host in group:
+            return (host, *(h for h in group if h != host))
+    return (host,)
+
 
 _LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain"})
 

@@ -38,6 +38,7 @@ import logging
 import os
 import sqlite3
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -45,6 +46,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import journal
 from .clock import now_ms as _now_ms
+from .config import same_exchange
 from .errors import DuplicateOrderError, LedgerError
 from .ledger_file import COLUMNS, default_path, fingerprint, open_ledger, unusable
 
@@ -70,6 +72,9 @@ UNSETTLED = ("pending", "unknown")
 DEFAULT_TIMEOUT_S = 10.0
 """How long a statement waits for another process's write transaction."""
 
+_COMPARED = ("loan_currency", "loan_amount", "collateral_currency", "collateral_amount", "term",
+             "ref_id", "direction", "coin")
+"""The fields the duplicate guard compares (with the action), in ``fingerprint``'s order."""
 _TRACKING = ("fingerprint", "writer", "deadline_ms", "evidence_id", "settled_by", "duplicate_of")
 _COLUMNS = tuple(c for c in COLUMNS if c not in _TRACKING)
 _FRAME_COLUMNS = tuple(c for c in _COLUMNS if c not in ("updated_at_ms", "body"))
@@ -85,9 +90,16 @@ _INSERT = (
 )
 _INSERT_UNLESS_TWIN = (  # the duplicate guard: checked and written in one statement
     f"INSERT INTO orders ({', '.join(_INSERTED)}) SELECT {','.join('?' * len(_INSERTED))} "
-    "WHERE NOT EXISTS (SELECT 1 FROM orders WHERE host IS ? AND fingerprint = ? "
+    "WHERE NOT EXISTS (SELECT 1 FROM orders WHERE {hosts} AND fingerprint = ? "
     "AND status IN ('pending', 'unknown'))"
 )
+
+
+def _hosts(host: str | None) -> tuple[str, tuple[str | None, ...]]:
+    """``host IS ?`` for ``host`` and every origin of the same exchange (config.same_exchange),
+    with its parameters: the duplicate guard and reconciliation see them as one."""
+    hosts = same_exchange(host)
+    return "(" + " OR ".join(["host IS ?"] * len(hosts)) + ")", hosts
 
 
 @dataclass(frozen=True)
@@ -223,21 +235,26 @@ class Ledger:
         status: str = "pending",
         ret_msg: str | None = None,
         refuse_unsettled_twin: bool = False,
+        same_as: Mapping[str, Any] | None = None,
     ) -> int:
         """Write a row before sending (``pending``) and return its id.
 
         With ``refuse_unsettled_twin``, an identical order (same host, action,
         coins, amounts, term, loan, direction) still ``pending`` or ``unknown``
         makes it a :class:`DuplicateOrderError` instead, checked and written
-        in one statement so two processes cannot both pass.
+        in one statement so two processes cannot both pass. ``same_as`` replaces
+        fields in that comparison (e.g. a pledge the client sized, compared as
+        not given); the row keeps the fields as given.
         """
         if status not in STATUSES:
             raise ValueError(f"unknown ledger status {status!r}")
         now = _now_ms()
-        mark = fingerprint(
-            action, loan_currency, loan_amount, collateral_currency, collateral_amount, term,
-            ref_id, direction, coin,
-        )
+        compared = (loan_currency, loan_amount, collateral_currency, collateral_amount, term,
+                    ref_id, direction, coin)
+        if same_as:
+            compared = tuple(same_as.get(name, value) for name, value in zip(
+                _COMPARED, compared, strict=True))
+        mark = fingerprint(action, *compared)
         values = (
             now, now, network, source, api, action, loan_currency, _text(loan_amount),
             collateral_currency, _text(collateral_amount), term, ref_id, status, ret_msg, body,
@@ -246,7 +263,9 @@ class Ledger:
         if not refuse_unsettled_twin:
             cursor = self._execute(_INSERT, values)
         else:
-            cursor = self._execute(_INSERT_UNLESS_TWIN, (*values, host, mark))
+            where, hosts = _hosts(host)
+            cursor = self._execute(_INSERT_UNLESS_TWIN.format(hosts=where),
+                                   (*values, *hosts, mark))
             if cursor.rowcount == 0:
                 raise self._duplicate(host, mark, action)
         assert cursor.lastrowid is not None
@@ -272,26 +291,30 @@ class Ledger:
             action, loan_currency, loan_amount, collateral_currency, collateral_amount, term,
             ref_id, direction, coin,
         )
+        where, hosts = _hosts(host)
         found = self._execute(
-            "SELECT 1 FROM orders WHERE host IS ? AND fingerprint = ? "
+            f"SELECT 1 FROM orders WHERE {where} AND fingerprint = ? "
             "AND status IN ('pending', 'unknown') LIMIT 1",
-            (host, mark),
+            (*hosts, mark),
         ).fetchone()
         if found is not None:
             raise self._duplicate(host, mark, action)
 
     def has_unsettled(self, host: str | None) -> bool:
-        """True while any row sent to ``host`` is ``pending`` or ``unknown``."""
+        """True while any row sent to ``host`` (or a host of the same exchange) is
+        ``pending`` or ``unknown``."""
+        where, hosts = _hosts(host)
         return self._execute(
-            "SELECT 1 FROM orders WHERE host IS ? AND status IN ('pending', 'unknown') LIMIT 1",
-            (host,),
+            f"SELECT 1 FROM orders WHERE {where} AND status IN ('pending', 'unknown') LIMIT 1",
+            hosts,
         ).fetchone() is not None
 
     def _duplicate(self, host: str | None, mark: str, action: str) -> DuplicateOrderError:
+        where, hosts = _hosts(host)
         twins = self._execute(
-            "SELECT id, status FROM orders WHERE host IS ? AND fingerprint = ? "
+            f"SELECT id, status FROM orders WHERE {where} AND fingerprint = ? "
             "AND status IN ('pending', 'unknown') ORDER BY id",
-            (host, mark),
+            (*hosts, mark),
         ).fetchall()
         rows = ", ".join(f"row {i} ({s})" for i, s in twins)
         return DuplicateOrderError(
@@ -456,13 +479,15 @@ class Ledger:
     ) -> list[LedgerRow]:
         """Rows oldest first; ``limit`` keeps the newest ``limit`` of them."""
         sql = f"SELECT {_SELECT} FROM orders"
-        where, params = [], []
+        where: list[str] = []
+        params: list[str | None] = []
         if status is not None:
             where.append("status=?")
             params.append(status)
-        if host is not None:
-            where.append("host IS ?")
-            params.append(host)
+        if host is not None:  # with the hosts of the same exchange
+            clause, hosts = _hosts(host)
+            where.append(clause)
+            params.extend(hosts)
         if where:
             sql += " WHERE " + " AND ".join(where)
         if limit is not None:
@@ -481,11 +506,13 @@ class Ledger:
 
     def claimed(self, host: str | None) -> dict[tuple[str, str], tuple[int, int]]:
         """``(action, order id) -> (row, when it was settled, ms)`` for every order id the
-        ledger holds for ``host`` (the first row, where old rows repeat one)."""
+        ledger holds for ``host`` and the hosts of the same exchange (the first row, where
+        old rows repeat one)."""
+        where, hosts = _hosts(host)
         found = self._execute(
-            "SELECT action, order_id, id, updated_at_ms FROM orders WHERE host IS ? AND "
-            "order_id IS NOT NULL AND duplicate_of IS NULL",
-            (host,),
+            f"SELECT action, order_id, id, updated_at_ms FROM orders WHERE {where} AND "
+            "order_id IS NOT NULL AND duplicate_of IS NULL ORDER BY id DESC",
+            hosts,
         ).fetchall()
         return {(a, o): (i, t) for a, o, i, t in found}
 

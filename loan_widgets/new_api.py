@@ -202,7 +202,7 @@ class NewLoanApi(NewApiReads):
         return client.write(Write(
             request.endpoint, request.to_body(), request.action, request.endpoint.proof or "",
             "new", source or client.source, force, request.ledger_fields(),
-            acted_on=request.acted_on, evidence=reader,
+            acted_on=request.acted_on, evidence=reader, same_as=request.same_as(),
         ))
 
     def _act(self, request: NewRequest, source: str | None, force: bool, *,
@@ -251,7 +251,8 @@ class NewLoanApi(NewApiReads):
                 request.loan_currency, request.loan_amount, request.collateral_currency)
             if need > 0:  # pledge it with the loan, as a collateralList
                 order = dataclasses.replace(
-                    order, request=dataclasses.replace(request, collateral_amount=need))
+                    order, request=dataclasses.replace(request, collateral_amount=need),
+                    sized=True)
         source = source or self._client.source
         done = self.submit(order, source=source, force=force)
         assert done.order_id is not None  # the borrow's proof is its orderId

@@ -10,6 +10,9 @@ recorded or sent. Each request also says, as data, what the write protocol
 ``action``        the ledger's action: ``borrow``, ``repay``, ``adjust``, ``renew``,
                   ``supply``, ``cancel`` (a fixed borrow order), ``cancel_supply``
 ``ledger_fields`` the ledger columns it fills (the duplicate guard compares them)
+``same_as``       what the duplicate guard compares instead (a borrow's pledge the
+                  client sized is compared as not given: sized again after the first
+                  loan, it differs)
 ``acted_on``      the id recorded when the answer has none (a cancel: the order)
 ``evidence``      the list read before sending whose ids are kept as the row's
                   evidence: ``(endpoint, filter parameter, filter value, id field)``
@@ -104,6 +107,10 @@ class NewRequest:
         """The ledger columns this write fills."""
         raise NotImplementedError
 
+    def same_as(self) -> dict[str, Any]:
+        """Ledger fields the duplicate guard compares as given here instead."""
+        return {}
+
     @property
     def acted_on(self) -> str | None:
         """The id the ledger records when the answer carries none."""
@@ -126,6 +133,8 @@ class NewBorrowRequest(NewRequest):
     request: BorrowRequest
     repay_type: str | None = None
     strategy: str | None = None
+    sized: bool = False
+    """The pledge was sized by the client (``max-loan``), not given."""
     action: ClassVar[str] = "borrow"
 
     def __post_init__(self) -> None:
@@ -174,6 +183,11 @@ class NewBorrowRequest(NewRequest):
         return {"loan_currency": r.loan_currency, "loan_amount": r.loan_amount,
                 "collateral_currency": r.collateral_currency,
                 "collateral_amount": r.collateral_amount, "term": r.term}
+
+    def same_as(self) -> dict[str, Any]:
+        """A sized pledge compares as not given: the same line sized again after the first
+        loan went through asks another amount, and is still the same order."""
+        return {"collateral_amount": None} if self.sized else {}
 
     @property
     def evidence(self) -> Evidence:

@@ -5,7 +5,9 @@ reads the exchange's own records for each ``unknown`` row of the client's
 host, and for each ``pending`` row whose writer is provably gone (its process
 no longer runs) or whose answer deadline has passed; a ``pending`` row still
 in flight is left alone and listed with why it waits. Rows sent to another
-host are listed, never read here.
+host are listed, never read here (a host of the same exchange, such as
+``api.bytick.com`` for ``api.bybit.com``, counts as this host:
+:func:`loan_widgets.config.same_exchange`).
 
 **A loan is claimed only when it is provably ours**: it matches the row
 exactly (coins, term, amounts), no other ledger row of this host holds it,
@@ -40,6 +42,7 @@ from typing import Any, Protocol
 
 from . import new_reconciliation, writer
 from .clock import now_ms as _now_ms
+from .config import same_exchange
 from .errors import LoanWidgetsError
 from .ledger import Ledger, LedgerRow, RowTracking
 from .new_reads import NewApiReads
@@ -331,8 +334,9 @@ def reconcile(client: ExchangeReader, ledger: Ledger) -> Reconciliation:
     result = Reconciliation(client.network, host=host)
     now = _now_ms()
     mine: list[_Row] = []
+    ours = same_exchange(host)  # api.bybit.com and api.bytick.com are one exchange
     for row, track in ledger.unsettled():
-        if row.host != host:
+        if row.host not in ours:
             result.elsewhere.append(Decision(
                 row.id, row.action, row.status, None,
                 f"sent to {row.host or 'an unrecorded host'}: reconcile with a client for it",

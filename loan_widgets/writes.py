@@ -5,7 +5,8 @@ through :func:`submit`:
 
 1. **Checks that send nothing**: the ledger opens, the credentials are
    usable, and no identical order (same host, action, coins, amounts, term,
-   loan, direction) is still ``pending`` or ``unknown`` (else
+   loan, direction, as the user asked them: ``Write.same_as``) is still
+   ``pending`` or ``unknown`` (else
    :class:`~loan_widgets.errors.DuplicateOrderError`, unless ``force``).
 2. **Reads before sending**: the exchange clock if stale and, for a legacy
    borrow, the open loans known shortly before sending (:class:`OpenLoans`);
@@ -133,6 +134,10 @@ class Write:
     fields: Mapping[str, Any] = field(default_factory=dict)
     acted_on: str | None = None  # the id recorded when ``id_key`` is "" (e.g. the cancelled order)
     evidence: Callable[[], Iterable[str]] | None = None  # ids existing before sending (new API)
+    same_as: Mapping[str, Any] = field(default_factory=dict)
+    """Fields compared by the duplicate guard instead of ``fields``' own: what the user
+    asked where the client filled in the rest (a pledge it sized is compared as not given,
+    since a second sizing after the first loan differs)."""
 
     @property
     def needs_evidence(self) -> bool:
@@ -206,7 +211,7 @@ def submit(session: WriteSession, write: Write, known: OpenLoans | None = None) 
     }
     unsettled = ledger.has_unsettled(host)  # one indexed read; the hot path has none
     if unsettled and not write.force:
-        ledger.check_no_unsettled_twin(**record)
+        ledger.check_no_unsettled_twin(**{**record, **write.same_as})
     try:
         session.sync_clock_if_stale()
         evidence = (known or OpenLoans()).evidence_id(session, ledger, unsettled) if (
@@ -221,7 +226,7 @@ def submit(session: WriteSession, write: Write, known: OpenLoans | None = None) 
     budget_ms = int(session.answer_budget_s * 1000)
     row = ledger.record_pending(
         **record, writer=writer.token(), deadline_ms=now_ms() + budget_ms, evidence_id=evidence,
-        refuse_unsettled_twin=not write.force,
+        refuse_unsettled_twin=not write.force, same_as=write.same_as,
     )
     submitted = time.time()
     started = time.perf_counter()
