@@ -65,13 +65,15 @@ class PreparedRequest:
     """A signed request, ready to send: what a dry run shows.
 
     ``repr`` masks the API key and hides the signature; the body is shown
-    exactly as it would be sent.
+    exactly as it would be sent. ``note`` says what sending adds that a dry run cannot
+    show without asking the exchange (a pledge the client sizes when it sends).
     """
 
     method: str
     url: str
     headers: Mapping[str, str]
     body: str
+    note: str = ""
 
     def redacted_headers(self) -> dict[str, str]:
         """Headers with the key masked and the signature hidden."""
@@ -87,6 +89,8 @@ class PreparedRequest:
         lines += [f"{k}: {v}" for k, v in self.redacted_headers().items()]
         if self.body:
             lines += ["", self.body]
+        if self.note:
+            lines += ["", f"Note: {self.note}"]
         return "\n".join(lines)
 
     def _repr_pretty_(self, printer: Any, cycle: bool) -> None:

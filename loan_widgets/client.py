@@ -15,6 +15,7 @@ in :mod:`loan_widgets.config`.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Iterator, Mapping
@@ -500,7 +501,12 @@ class LoanClient:
     def prepare_borrow(self, request: BorrowRequest, api: str = "legacy") -> PreparedRequest:
         """The signed borrow a dry run shows: nothing is sent or recorded."""
         endpoint, body = self.borrow_endpoint(request, api)
-        return self.prepare(endpoint, body=body)
+        prepared = self.prepare(endpoint, body=body)
+        if api == "new":
+            from .new_orders import sizing_note  # the new API loads on first use
+
+            return dataclasses.replace(prepared, note=sizing_note(request))
+        return prepared
 
     def prepare_repay(self, order_id: Any, amount: Any) -> PreparedRequest:
         """The signed repayment a dry run shows."""

@@ -64,6 +64,7 @@ from .new_orders import (
     PoolAdjustRequest,
     RenewRequest,
     SupplyRequest,
+    sizing_note,
 )
 from .new_reads import NewApiReads, NewSession
 from .numbers import trimmed
@@ -180,7 +181,10 @@ class NewLoanApi(NewApiReads):
 
     def prepare(self, request: NewRequest) -> PreparedRequest:
         """The signed request a dry run shows: nothing is sent or recorded."""
-        return self._client.prepare(request.endpoint, body=request.to_body())
+        prepared = self._client.prepare(request.endpoint, body=request.to_body())
+        if isinstance(request, NewBorrowRequest):
+            return dataclasses.replace(prepared, note=sizing_note(request.request))
+        return prepared
 
     def submit(self, request: NewRequest, *, source: str | None = None, force: bool = False,
                known: set[str] | None = None) -> Written:

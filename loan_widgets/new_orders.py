@@ -77,6 +77,7 @@ __all__ = [
     "SupplyRequest",
     "parse_fixed_term",
     "parse_loan_id",
+    "sizing_note",
 ]
 
 Evidence = tuple[ep.Endpoint, str | None, str | None, str]
@@ -493,3 +494,14 @@ class CancelOrderRequest(NewRequest):
     @property
     def acted_on(self) -> str:
         return self.order_id
+
+
+def sizing_note(request: BorrowRequest) -> str:
+    """What sending a new-API borrow with no collateral amount adds to the body shown: the
+    pledge the client sizes by asking ``max-loan`` first ("" when the amount is given)."""
+    if request.collateral_amount is not None:
+        return ""
+    return (
+        f"when sent, the client first asks max-loan (a read) how much {request.collateral_currency}"
+        " this loan needs and adds it to the body as collateralList; this body is without it"
+    )

@@ -238,7 +238,8 @@ class BorrowWidget(BorrowForm):
             FormState.DRY_RUN, f"{prepared.method} {prepared.url}",
             text="Dry run: nothing was sent. The signed request (key masked, signature hidden):",
             extra=render.dry_run(
-                prepared.method, prepared.url, prepared.redacted_headers(), prepared.body
+                prepared.method, prepared.url, prepared.redacted_headers(), prepared.body,
+                prepared.note,
             ),
         )
         self.output.append_stdout(f"Dry run: nothing was sent.\n{prepared!r}\n")

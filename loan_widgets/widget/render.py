@@ -434,11 +434,14 @@ def confirm_label(request: BorrowRequest, q: Quote) -> str:
     return f"Confirm: borrow {what} on MAINNET"
 
 
-def dry_run(method: str, url: str, headers: Mapping[str, str], body: str) -> str:
-    """A signed request that was not sent: method, URL, redacted headers, exact body."""
+def dry_run(method: str, url: str, headers: Mapping[str, str], body: str, note: str = "") -> str:
+    """A signed request that was not sent: method, URL, redacted headers, exact body, and
+    what sending would add (``note``)."""
     lines = [f"{method} {url}", *(f"{k}: {v}" for k, v in headers.items())]
     if body:
         lines += ["", body]
+    if note:
+        lines += ["", f"Note: {note}"]
     return (
         "<pre class='lw-dry-run' style='font-size:11.5px;background:#f6f8fa;border:1px solid "
         "#d0d7de;border-radius:6px;padding:4px 8px;margin:4px 0;white-space:pre-wrap'>"

@@ -145,6 +145,18 @@ class TestRepayNew:
         rows = [(r.action, r.status, r.term) for r in default_ledger().rows()[-2:]]
         assert rows == [("repay", "accepted", "flexible"), ("repay", "accepted", "fixed")]
 
+    def test_dry_run_of_a_sized_borrow_says_so(self, ip, exchange: Sandbox) -> None:
+        """A borrow with no pledge: the dry run shows the body without collateralList and a
+        note that sending sizes it with max-loan first; with a pledge, no note."""
+        before = len(exchange.requests)
+        dry = ip.run_line_magic("borrow", "USDT 550 BTC --api new --dry-run")
+        assert '"collateralList"' not in dry.body and "max-loan" in dry.note
+        assert repr(dry).endswith(f"Note: {dry.note}")
+        given = ip.run_line_magic("borrow", "USDT 550 BTC -c 0.02 --api new --dry-run")
+        assert '"collateralList"' in given.body and given.note == ""
+        assert "Note:" not in repr(given)
+        assert [r for r in list(exchange.requests)[before:] if r.method == "POST"] == []
+
     def test_dry_run_sends_nothing(self, ip, exchange: Sandbox) -> None:
         """--dry-run shows the exact body; nothing is sent or recorded."""
         ip.run_line_magic("borrow", "USDT 550 BTC --api new")

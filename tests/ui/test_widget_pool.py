@@ -243,6 +243,22 @@ class TestSafety:
             w.status_html.value)
         assert posts(exchange, FLEXIBLE_BORROW) == [] and ledger.rows() == []
 
+    def test_dry_run_without_a_pledge_says_it_will_be_sized(
+        self, client: LoanClient, exchange: Sandbox, ledger: Ledger
+    ) -> None:
+        """Dry run with the pledge left blank: the body has no collateralList and the panel
+        says sending adds the pledge max-loan sizes; nothing is sent, not even max-loan."""
+        w = BorrowWidget(client=client, api="new", dry_run=True)
+        w.loan_amount.value = "550"
+        w.collateral_amount.value = ""
+        before = len(exchange.requests)
+        w.borrow_button.click()
+        shown = html.unescape(w.status_html.value)
+        assert w.state is FormState.DRY_RUN and "collateralList" not in shown.split("Note:")[0]
+        assert "Note: when sent, the client first asks max-loan" in shown
+        assert [r for r in list(exchange.requests)[before:] if r.method == "POST"] == []
+        assert ledger.rows() == []
+
     def test_a_lost_answer_holds_and_send_anyway_forces(
         self, widget: BorrowWidget, exchange: Sandbox, ledger: Ledger
     ) -> None:
