@@ -25,6 +25,7 @@ from ..client import LoanClient
 from ..config import Settings, check_api, check_network, check_recv_window
 from ..errors import ConfigurationError, LoanWidgetsError, ValidationError
 from ..orders import AdjustRequest, BorrowRequest, RepayRequest
+from ..terms import LEGACY_TERMS, NEW_API_TERMS
 from .keys import KeysMagics
 from .new_api import Plan, cancel_plan, collateral_plan, new_only_given, repay_plan
 from .options import options, parse, shorten
@@ -167,7 +168,8 @@ class BorrowMagics(Magics, Configurable):
     )
     @argument(
         "-t", "--term", metavar="DAYS",
-        help="flexible (default) or a fixed term: 7, 14, 30, 90, 180",
+        help=f"flexible (default) or a fixed term: {', '.join(LEGACY_TERMS)} "
+             f"(--api new: {', '.join(NEW_API_TERMS)})",
     )
     @argument(
         "-r", "--rate", metavar="R",
