@@ -117,22 +117,21 @@ class CompactFrame(pd.DataFrame):
             if len(values) == 1 and not pd.isna(values[0]):
                 said.append(f"{name}: {values[0]}")
                 columns.remove(name)
-        if len(columns) == len(self._built):
-            return whole, "", {}
         seconds = {  # formatters see only the rows shown: cheap on a long ledger
             name: _to_the_second
             for name in columns
             if isinstance(whole[name].dtype, pd.DatetimeTZDtype)
         }
-        said.append(f"{len(columns)} of {len(self._built)} columns shown; .full shows all")
+        if len(columns) < len(self._built):
+            said.append(f"{len(columns)} of {len(self._built)} columns shown; .full shows all")
         return whole[columns], "; ".join(said), seconds
 
     def __repr__(self) -> str:
         view, note, formatters = self._shown()
         # pandas' own repr settings (what DataFrame.__repr__ uses); pandas-stubs lacks it
         params = pd.io.formats.format.get_dataframe_repr_params()  # type: ignore[attr-defined]
-        if note:  # the columns chosen to be read: wrap them to the width, never drop one
-            params["max_cols"] = len(view.columns)
+        if note or formatters:
+            params["max_cols"] = len(view.columns)  # chosen to be read: wrap, never drop one
         text = view.to_string(na_rep=NA_TEXT, formatters=formatters or None, **params)
         return f"{text}\n[{note}]" if note else text
 

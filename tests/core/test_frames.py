@@ -280,6 +280,19 @@ class TestCompactDisplay:
         assert "<th>collateral_<wbr>currency</th>" in html and "<th>ret_msg</th>" not in html
         assert "columns shown; .full shows all" in html
 
+    def test_every_column_compact_still_reads_at_a_glance(self) -> None:
+        """A history whose compact set is all its columns (adjustments): times to the second,
+        no column dropped for width, no note."""
+        item = {"adjustId": "1794268382235750943", "orderId": "1794268382220749593",
+                "collateralCurrency": "BTC", "amount": "0.001", "direction": 0,
+                "preLTV": "0.8000", "afterLTV": "0.7309", "adjustTime": "1796154591181"}
+        frame = history_frame("adjustments", [item] * 3)
+        with pd.option_context("display.width", 80):
+            text = repr(frame)
+        assert "..." not in text and "columns shown" not in text
+        assert all(c in text for c in frame.columns)
+        assert "+00:00" in text and ".181" not in text
+
 
 class TestLoanViews:
     """Open loans and histories from the sandbox read plainly too."""
