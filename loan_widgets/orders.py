@@ -319,7 +319,8 @@ class ActionResult:
     def __repr__(self) -> str:
         extra = "".join(f" {k}={v}" for k, v in self.details.items())
         return (
-            f"<{self.action.capitalize()}Result id={self.id} {self.request.describe()} "
+            f"<{self.action.title().replace('_', '')}Result id={self.id} "
+            f"{self.request.describe()} "
             f"on {self.network}{extra}>"
         )
 

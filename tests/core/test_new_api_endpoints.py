@@ -207,6 +207,7 @@ class TestLending:
         assert body(relaxed, SUPPLY_CANCEL) == {"orderId": before.id, "refundedAccount": "0"}
         row = ledger.get(result.ledger_id)
         assert (row.action, row.status, row.order_id) == ("cancel_supply", "accepted", before.id)
+        assert repr(result).startswith(f"<CancelSupplyResult id={before.id} ")
         [order] = client.new.supply_orders(orderId=before.id)
         assert order["state"] == 4
 
