@@ -80,7 +80,7 @@ lab: trust
 		--ServerApp.jpserver_extensions=notebook_shim=False notebooks/quickstart.ipynb
 
 # On the sandbox the launcher drops the credential variables; serving testnet or mainnet keys
-# on anything but loopback needs ALLOW_REMOTE=1 (see the README's "Loan desk" section).
+# on anything but loopback needs ALLOW_REMOTE=1 (see the README's "The loan desk" section).
 app: trust
 	$(BIN)/python -m loan_widgets.desk.app --notebook=notebooks/app.ipynb --host=$(HOST) \
 		--port=$(APP_PORT) --network=$(NETWORK) $(if $(filter 1,$(ALLOW_REMOTE)),--allow-remote) \
