@@ -222,14 +222,16 @@ def _parse_head(head: bytes) -> tuple[str, int, dict[str, str]]:
     return parts[0], int(parts[1]), headers
 
 
+_HEX = b"0123456789abcdefABCDEF"
+
+
 def _chunked(reader: _Reader) -> bytes:
     body = bytearray()
     while True:
         size_line = reader.line(1024).split(b";", 1)[0].strip()
-        try:
-            size = int(size_line, 16)
-        except ValueError:
-            raise IncompleteRead(bytes(body)) from None
+        if not 0 < len(size_line) <= 16 or size_line.strip(_HEX):  # no sign, 0x or _
+            raise IncompleteRead(bytes(body))
+        size = int(size_line, 16)
         if size == 0:
             while reader.line():  # trailer fields, up to the blank line
                 pass

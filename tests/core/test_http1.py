@@ -193,12 +193,16 @@ class TestAnswer:
         b"HTTP/1.1 200 OK\r\nContent-Length: abc\r\n\r\nok",
         b"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\nok",
         b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n-5\r\nabc\r\n0\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0x2\r\nok\r\n0\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0_2\r\nok\r\n0\r\n\r\n",
         b"HTTP/1.1 200 OK\r\nX-Big: " + b"a" * 70_000 + b"\r\n\r\n",
         b"HTTP/1.1 200 OK\r\n" + b"X-Many: 1\r\n" * 101 + b"Content-Length: 0\r\n\r\n",
         b"HTTP/1.1 20 OK\r\nContent-Length: 0\r\n\r\n",
         b"ICY 200 OK\r\nContent-Length: 0\r\n\r\n",
         b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n",
-    ], ids=["length-text", "length-negative", "chunk-size", "long-head", "many-headers",
+    ], ids=["length-text", "length-negative", "chunk-size", "chunk-negative", "chunk-0x",
+            "chunk-underscore", "long-head", "many-headers",
             "status", "protocol", "head-cut"])
     def test_unreadable(self, transport: HttpTransport, answer: bytes) -> None:
         """An answer that is not usable HTTP/1.x: AnswerLost in one line, connection dropped."""
