@@ -185,10 +185,14 @@ class OpenLoans:
         self._ids.add(order_id)
 
 
-def _unknown_text(row: int, action: str) -> str:
+def _unknown_text(message: str, row: int, action: str) -> str:
+    """What an unknown outcome adds to ``message``: its row, once that it may have been
+    executed, and not to resend."""
+    said = "may have been executed" in message or "probably executed" in message
     return (
-        f"; ledger row {row} is 'unknown': the {action} may have been executed. "
-        "Do not resend: reconcile first (it reads the exchange, never resends)"
+        f"; ledger row {row} is 'unknown'"
+        + ("" if said else f": the {action} may have been executed")
+        + ". Do not resend: reconcile first (it reads the exchange, never resends)"
     )
 
 
@@ -253,9 +257,10 @@ def submit(session: WriteSession, write: Write, known: OpenLoans | None = None) 
     else:  # the documented answer has no field: retCode 0 is the proof
         order_id, why_not = write.acted_on, ""
     if order_id is None and write.id_key:  # executed (retCode 0), but which order?
+        said = (f"outcome unknown: HTTP {status_code} with retCode 0 but {why_not}; the "
+                f"{write.action} was probably executed")
         lost = OutcomeUnknown(
-            f"outcome unknown: HTTP {status_code} with retCode 0 but {why_not}; the "
-            f"{write.endpoint.name} was probably executed" + _unknown_text(row, write.action),
+            said + _unknown_text(said, row, write.action),
             request=RequestInfo(write.endpoint.method, write.endpoint.path, write.body),
             http_status=status_code, ledger_id=row,
         )
@@ -292,7 +297,7 @@ def _settled_error(
     status = status_for(error)
     if isinstance(error, AnswerLost):
         error = OutcomeUnknown(
-            f"outcome unknown: {error}; the {write.endpoint.name} may have been executed",
+            f"outcome unknown: {error}; the {write.action} may have been executed",
             request=error.request,
         )
     if status in ("unknown", "failed") and not isinstance(error, ExchangeError):
@@ -306,7 +311,7 @@ def _settled_error(
     _keep(ledger, row, status, **outcome)
     message = str(error)
     if status == "unknown":
-        message += _unknown_text(row, write.action)
+        message += _unknown_text(message, row, write.action)
     fields: dict[str, Any] = {"ledger_id": row}
     if status == "unknown" and not isinstance(error, OutcomeUnknown | AmbiguousAnswer):
         fields["reconcile"] = True

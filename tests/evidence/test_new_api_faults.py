@@ -73,6 +73,7 @@ class TestEveryNewWrite:
         row = info.value.ledger_id
         assert row is not None and ledger.get(row).status == "unknown"
         assert "may have been executed" in str(info.value) and "\n" not in str(info.value)
+        assert str(info.value).count("executed") == 1  # said once, in the write's own words
         assert len(posts(relaxed, case.path)) == before + 1
         # the same write again is refused unsent (a cancel that went through is refused
         # earlier still: the order it reads first is no longer matching)
