@@ -244,8 +244,8 @@ class CallPath:
                 if wait is None:
                     if writes and isinstance(error, AnswerLost):
                         raise OutcomeUnknown(
-                            f"outcome unknown: {error}; the {endpoint.name} may have been "
-                            "executed",
+                            f"outcome unknown: {error}; the {endpoint.name.replace('_', ' ')} "
+                            "may have been executed",
                             request=info,
                         ) from None
                     raise

@@ -117,7 +117,8 @@ def check(answer: Answer, info: RequestInfo, *, writes: bool, name: str) -> dict
         message = f"HTTP {status} from {info}: {problem}{status_hint(status)}"
         if writes and (status >= 500 or 200 <= status < 300):
             raise OutcomeUnknown(
-                f"outcome unknown: {message}; the {name} may have been executed",
+                f"outcome unknown: {message}; the {name.replace('_', ' ')} may have been "
+                "executed",
                 request=info,
                 http_status=status,
             )
