@@ -232,7 +232,8 @@ class CallPath:
                 self.rate_limits[endpoint.path] = {
                     k: v for k, v in raw.headers.items() if k.startswith("x-bapi-limit")
                 }
-                return check(raw, info, writes=writes, name=endpoint.name), raw.status
+                return check(raw, info, writes=writes, name=endpoint.name,
+                             hide=self._key_shown(endpoint)), raw.status
             except LoanWidgetsError as error:
                 kind = kind_of(error)
                 if kind == "timestamp" and not resync:
@@ -254,6 +255,14 @@ class CallPath:
                 if wait:
                     time.sleep(wait)
                 resent = resent or writes
+
+    def _key_shown(self, endpoint: Endpoint) -> tuple[str, str] | None:
+        """The API key of a signed request and its masked form, for :func:`check` to hide
+        should the exchange repeat it."""
+        if not endpoint.signed:
+            return None
+        key = self._client.credentials.api_key
+        return key, mask(key)
 
     def _reset_wait(self, error: LoanWidgetsError) -> float:
         """Seconds until a rate limit resets, by the exchange's header (1 s if unknown)."""

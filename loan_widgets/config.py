@@ -136,18 +136,16 @@ def origin(base_url: str) -> str:
 
 
 def _shown_url(text: str) -> str:
-    """A base URL as it may be displayed: user info replaced, one short line."""
+    """A base URL as it may be displayed: user info replaced, one short line.
+
+    Everything before the last ``@`` goes, wherever it is: a password holding ``/``,
+    ``?`` or ``#`` ends the authority early for ``urlsplit``, yet it is still a password.
+    """
     shown = text
     if "@" in text:
         scheme, sep, rest = text.partition("://")
-        if sep:
-            authority_end = min((i for i in (rest.find("/"), rest.find("?"), rest.find("#"))
-                                 if i >= 0), default=len(rest))
-            authority = rest[:authority_end]
-            if "@" in authority:
-                shown = f"{scheme}://***@{authority.rsplit('@', 1)[1]}{rest[authority_end:]}"
-        else:
-            shown = "***@" + text.rsplit("@", 1)[1]
+        tail = (rest if sep else text).rsplit("@", 1)[1]
+        shown = f"{scheme}://***@{tail}" if sep else f"***@{tail}"
     shown = shown.encode("unicode_escape").decode("ascii")
     return shown if len(shown) <= 80 else shown[:77] + "..."
 
@@ -157,6 +155,10 @@ def check_base_url(base_url: str) -> str:
     if not isinstance(base_url, str):
         raise ConfigurationError("the base URL must be text such as https://api.bybit.com")
     shown = _shown_url(base_url)
+    if "@" in base_url:  # user info, however it is written (a base URL never needs an @)
+        raise ConfigurationError(
+            f"base URL {shown!r} carries user info: remove it (keys never go in the URL)"
+        )
     if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in base_url):
         raise ConfigurationError(f"base URL {shown!r} contains whitespace or a control character")
     if not base_url.isascii():
@@ -164,10 +166,6 @@ def check_base_url(base_url: str) -> str:
     parts = urlsplit(base_url)
     if parts.scheme not in ("http", "https"):
         raise ConfigurationError(f"base URL {shown!r} must start with http:// or https://")
-    if "@" in parts.netloc:
-        raise ConfigurationError(
-            f"base URL {shown!r} carries user info: remove it (keys never go in the URL)"
-        )
     if parts.query or parts.fragment or "?" in base_url or "#" in base_url:
         raise ConfigurationError(f"base URL {shown!r} must have no query or fragment")
     try:

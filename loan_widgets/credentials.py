@@ -43,6 +43,7 @@ __all__ = [
     "MAX_KEY_FILE_BYTES",
     "VARIABLES",
     "Credentials",
+    "check_key_path",
     "check_text",
     "mask",
     "missing",
@@ -112,13 +113,35 @@ def _describe(char: str) -> str:
     return f"U+{ord(char):04X} ({name})"
 
 
+def check_key_path(path: str | os.PathLike[str], source: str) -> Path:
+    """``path`` as a key file's path, or a one-line error if it holds a key instead.
+
+    A PEM (or anything with a line break) pasted where the path goes is refused
+    without being shown: messages name the ``source``, never the value.
+    """
+    text = os.fsdecode(path)
+    if "-----BEGIN" in text or any(c in text for c in "\r\n\x00"):
+        raise CredentialsError(
+            f"{source} holds the key itself, not the path of its file: save the PEM in a file "
+            "(readable by you only, e.g. chmod 600) and give that file's path"
+        )
+    return Path(text).expanduser()
+
+
 def read_key_file(path: str | os.PathLike[str], source: str) -> bytes:
-    """The bytes of a private-key file: a regular file of at most :data:`MAX_KEY_FILE_BYTES`."""
-    where = Path(path).expanduser()
+    """The bytes of a private-key file: a regular file of at most :data:`MAX_KEY_FILE_BYTES`.
+
+    An unreadable path is reported by its ``source`` only, and without the ``OSError``
+    as context: that error holds the path, which may be a secret given by mistake.
+    """
+    where = check_key_path(path, source)
+    reason = None
     try:  # O_NONBLOCK: a FIFO named by mistake must not hang the kernel
         fd = os.open(where, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except OSError as exc:
-        raise CredentialsError(f"cannot read {source} ({exc.strerror})") from None
+        reason = exc.strerror or type(exc).__name__
+    if reason is not None:
+        raise CredentialsError(f"cannot read {source} ({reason})")
     if not stat.S_ISREG(os.fstat(fd).st_mode):
         os.close(fd)
         raise CredentialsError(f"{source} is not a regular file: give the PEM key file")

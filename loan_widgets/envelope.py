@@ -106,10 +106,15 @@ def _short(value: Any) -> str:
     return text if len(text) <= 24 else text[:21] + "..."
 
 
-def check(answer: Answer, info: RequestInfo, *, writes: bool, name: str) -> dict[str, Any]:
+def check(
+    answer: Answer, info: RequestInfo, *, writes: bool, name: str,
+    hide: tuple[str, str] | None = None,
+) -> dict[str, Any]:
     """The envelope of a successful answer, or the one error that says what came back.
 
     ``writes`` marks a state-changing request (``name`` is its endpoint's name).
+    ``hide`` is ``(text, shown)``: ``text`` (the API key) is replaced by ``shown`` in the
+    exchange's message, which may repeat it (Bybit's 10004 quotes the string it signed).
     """
     status = answer.status
     envelope, problem = _parse(answer)
@@ -133,12 +138,16 @@ def check(answer: Answer, info: RequestInfo, *, writes: bool, name: str) -> dict
     reset = answer.headers.get("x-bapi-limit-reset-timestamp", "")
     raise exchange_error(
         ret_code,
-        _one_line(str(envelope.get("retMsg", ""))),
+        _one_line(_hidden(str(envelope.get("retMsg", "")), hide)),
         request=info,
         http_status=status,
         write=writes,
         reset_at_ms=int(reset) if reset.isdigit() and len(reset) < 19 else None,
     )
+
+
+def _hidden(text: str, hide: tuple[str, str] | None) -> str:
+    return text.replace(hide[0], hide[1]) if hide and hide[0] else text
 
 
 def _one_line(text: str) -> str:

@@ -28,7 +28,7 @@ from typing import Any
 
 from . import keystore, profiles
 from .client import LoanClient
-from .credentials import Credentials, check_text, mask, read_key_file
+from .credentials import Credentials, check_key_path, check_text, mask, read_key_file
 from .errors import CredentialsError, ExchangeError, LoanWidgetsError
 from .profiles import Profile
 
@@ -140,15 +140,16 @@ def add(
         raise CredentialsError(f"a profile's network is testnet or mainnet, not {network[:20]!r}")
     host = profiles.normalize_host(host) if host else None
     prompted = api_key is None or (api_secret is None and private_key_file is None)
+    key_path, pem = None, b""
+    if private_key_file is not None:  # read before anything is asked for
+        if api_secret is not None:
+            raise CredentialsError("give an API secret or an RSA key file, not both")
+        key_path = check_key_path(private_key_file, "the private key file given").resolve()
+        pem = read_key_file(key_path, f"the key file {key_path}")
     if api_key is None:
         api_key = ask(f"API key for profile {name!r} ({network}): ")
     source = "the prompt" if prompted else "arguments"
-    key_path = None
-    if private_key_file is not None:
-        if api_secret is not None:
-            raise CredentialsError("give an API secret or an RSA key file, not both")
-        key_path = Path(private_key_file).expanduser().resolve()
-        pem = read_key_file(key_path, f"the key file {key_path}")
+    if key_path is not None:
         credentials = Credentials(api_key, private_key=pem, source=source, profile=name)
     else:
         api_key = check_text(api_key, "API key", source)  # before asking for the secret

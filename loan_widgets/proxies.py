@@ -127,6 +127,12 @@ def _parse(url: str, variable: str) -> Proxy:
     except ValueError:
         parts, host, port = None, None, None
     shown = _masked(text)
+    user_info = text.partition("://")[2].rpartition("@")[0]
+    if any(c in user_info for c in "/?#"):  # urlsplit would end the authority there
+        raise ConfigurationError(
+            f"{variable}={shown}: its user name or password holds '/', '?' or '#', which end "
+            "the host part of a URL: percent-encode them (%2F, %3F, %23)"
+        )
     if parts is None or not host:
         raise ConfigurationError(
             f"{variable}={shown} is not a proxy URL: use http://host:port "
@@ -146,12 +152,12 @@ def _parse(url: str, variable: str) -> Proxy:
 
 
 def _masked(url: str) -> str:
-    """``url`` with any ``user:password@`` replaced by ``***:***@``; one line, bounded."""
+    """``url`` with everything before its last ``@`` replaced by ``***:***@`` (a password
+    may hold ``/``, ``?`` or ``#``, so the ``@`` is looked for everywhere); one line, bounded."""
     scheme, sep, rest = url.partition("://")
-    netloc, slash, path = rest.partition("/")
-    if "@" in netloc:
-        netloc = "***:***@" + netloc.rpartition("@")[2]
-    shown = f"{scheme}{sep}{netloc}{slash}{path}"
+    if "@" in rest:
+        rest = "***:***@" + rest.rpartition("@")[2]
+    shown = f"{scheme}{sep}{rest}"
     return " ".join(shown.split())[:200]
 
 

@@ -29,11 +29,12 @@ ledger), and the positions, history and alerts start again from its account.
 from __future__ import annotations
 
 import html
+import re
 import time
 import traceback
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
@@ -68,22 +69,34 @@ if TYPE_CHECKING:
 __all__ = ["LoanDesk"]
 
 _HUNDRED = Decimal(100)
+_PERCENT = re.compile(r"[0-9]{1,3}(\.[0-9]{1,18})?|\.[0-9]{1,18}", re.ASCII)
 _STALE = object()
 """What a read made before a profile was picked gives: nothing to show."""
 
 
-def _percent_input(value: Any, what: str) -> Decimal | None:
-    """``"82"`` / ``82`` / ``Decimal("82.5")`` percent -> a fraction; ``None`` for blank."""
+def _percent_input(value: Any, what: str, *, move: bool = False) -> Decimal | None:
+    """``"82"`` / ``82`` / ``Decimal("82.5")`` percent -> a fraction; ``None`` for blank.
+
+    An LTV alert is above 0 and at most 100 %; a price ``move`` (a what-if shock) is
+    signed and above -100 %. Both are written with ASCII digits (as every amount is);
+    anything else is a one-line ``ValueError`` that shows the value shortened.
+    """
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
     if isinstance(value, float):
         raise TypeError(f"{what}: give a percentage as text, int or Decimal, not a float")
-    try:
-        number = Decimal(str(value).strip().rstrip("%").strip())
-    except InvalidOperation:
-        raise ValueError(f"{what}: {value!r} is not a number") from None
-    if not number.is_finite():
-        raise ValueError(f"{what}: {value!r} is not a number")
+    text = str(value).strip().removesuffix("%").strip()
+    shown = repr(str(value)[:20] + ("..." if len(str(value)) > 20 else "")).encode(
+        "unicode_escape").decode("ascii")
+    allowed = ("a price move in percent above -100 (e.g. -20)" if move
+               else "an LTV in percent above 0 and at most 100 (e.g. 82.5)")
+    problem = f"{what}: {shown} is not {allowed}"
+    signed = text[1:] if move and text[:1] in "+-" else text
+    if isinstance(value, bool) or not _PERCENT.fullmatch(signed):
+        raise ValueError(problem)
+    number = Decimal(text)
+    if not (number > -_HUNDRED if move else 0 < number <= _HUNDRED):
+        raise ValueError(problem)
     return number / _HUNDRED
 
 
@@ -132,6 +145,7 @@ class LoanDesk(widgets.VBox):
         self.events: list[AlertEvent] = []
         self.on_alert = on_alert
         self._alerts: dict[str, Decimal] = {}
+        self._alert_refused = False
         self._alert_ltv = _percent_input(alert_ltv, "alert_ltv")
         self._fired: frozenset[str] = frozenset()
         self._alert_lines: dict[str, str] = {}
@@ -455,7 +469,7 @@ class LoanDesk(widgets.VBox):
         Also moves the desk's sliders, so the what-if table shows the same.
         """
         moves = {**(shocks or {}), **by_coin}
-        fractions = {c: _percent_input(v, f"shock for {c}") or Decimal(0)
+        fractions = {c: _percent_input(v, f"shock for {c}", move=True) or Decimal(0)
                      for c, v in moves.items()}
         return self.what_ifs.shock(fractions)
 
@@ -485,7 +499,11 @@ class LoanDesk(widgets.VBox):
             self.alert_ltv = change["new"]
         except (TypeError, ValueError) as error:
             self._set_notice(str(error), "#c62828")
+            self._alert_refused = True
             return
+        if self._alert_refused:  # the value it refused is gone: so is its line
+            self._alert_refused = False
+            self._set_notice("", "")
         if self.snapshot is not None:
             self._fired = frozenset()
             self.table.value = positions_table(self.snapshot, self._thresholds(self.snapshot),

@@ -224,7 +224,9 @@ class BorrowMagics(Magics, Configurable):
         if args.cancel is not None:
             extra = [f for f, on in (("coins or amounts", args.words), ("--widget", args.widget),
                                      ("--term", args.term), ("--rate", args.rate),
-                                     ("--collateral-amount", args.collateral_amount)) if on]
+                                     ("--collateral-amount", args.collateral_amount),
+                                     ("--strategy", args.strategy is not None),
+                                     ("--repay-type", args.repay_type is not None)) if on]
             if extra:
                 raise UsageError(f"--cancel ORDER_ID takes no {extra[0]}")
             return self._run(lambda: self._plan(args, cancel_plan(args)))

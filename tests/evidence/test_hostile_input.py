@@ -141,6 +141,48 @@ LOANS_LINES = [
     line("'x\ny'", "unrecognized", id="newline in word"),
 ]
 
+NEW_API_LINES = [
+    line("borrow USDT 550 BTC --api new --term 30", "needs an annual rate"),
+    line("borrow USDT 550 BTC --api new --rate 0.05", "fixed terms only"),
+    line("borrow USDT 550 BTC --api new -t 30 -r abc", "not a plain decimal"),
+    line("borrow USDT 550 BTC --api new -t 30 -r -0.05", "greater than zero"),
+    line("borrow USDT 550 BTC --api new -t 30 -r 5", "not a percentage"),
+    line("borrow USDT 550 BTC --api new -t 30 -r NaN", "not a plain decimal"),
+    line("borrow USDT 550 BTC --api new -t 30 -r 0.05 -r 0.06", "given twice"),
+    line("borrow USDT 550 BTC --api new -t 31 -r 0.05", "not offered"),
+    line("borrow USDT 550 BTC --api new -t 30 -r 0.05 --strategy PARTLY", "PARTIAL or FULL"),
+    line("borrow USDT 550 BTC --api new -t 30 -r 0.05 --repay-type x\x00", "not known",
+         id="NUL in repay type"),
+    line("borrow USDT 550 BTC --api new --strategy FULL", "fixed-term"),
+    line("borrow USDT 550 BTC --strategy FULL", "add --api new"),
+    line("borrow --cancel 13010", "add --api new"),
+    line("borrow --cancel abc --api new", "not an id"),
+    line("borrow --cancel 13010\x00 --api new", "not an id", id="NUL in cancel id"),
+    line("borrow --cancel 13010 --api new --strategy FULL", "takes no --strategy"),
+    line("borrow --cancel 13010 --api new --repay-type auto", "takes no --repay-type"),
+    line("borrow --cancel 13010 --api new -t 30", "takes no --term"),
+    line("borrow --cancel 1 --cancel 2 --api new", "given twice"),
+    line("repay --loan-id abc --api new", "not an id"),
+    line("repay USDT 100 --loan-id 570 --api new", "drop COIN, AMOUNT"),
+    line("repay --loan-id 570", "add --api new"),
+    line("repay USDT 10 --fixed --api new", "give no AMOUNT"),
+    line("repay USDT --api new", "not both or neither"),
+    line("repay 123 10 --api new", "is an id"),
+    line("repay USDT 1e3 --api new", "not a plain decimal"),
+    line("repay USDT 10 --collateral BTC,BTC --api new", "lists a coin twice"),
+    line("repay USDT 10 --collateral BTC, --api new", "is missing"),
+    line("repay USDT --all --collateral BTC --api new", "no --all"),
+    line("repay --all --api new", "expected COIN AMOUNT"),
+    line("collateral add BTC --api new", "how much collateral"),
+    line("collateral add 123 0.1 --api new", "is an id"),
+    line("collateral add BTC 0 --api new", "greater than zero"),
+    line("collateral add BTC 0.1 --api new --loan-id 5", "unrecognized"),
+    line("loans --watch --history", "drop --history"),
+    line("loans --api bogus", "not known"),
+    line("loans --watch --profile ../x", "not valid"),
+    line("borrow USDT 550 BTC --api new --profile 'a\nb'", "not valid", id="newline in profile"),
+]
+
 TABLE = [
     *(pytest.param("borrow", *p.values, marks=p.marks, id=f"borrow-{p.id}") for p in BORROW_LINES),
     *(pytest.param("repay", *p.values, marks=p.marks, id=f"repay-{p.id}") for p in REPAY_LINES),
@@ -149,6 +191,8 @@ TABLE = [
         for p in COLLATERAL_LINES
     ),
     *(pytest.param("loans", *p.values, marks=p.marks, id=f"loans-{p.id}") for p in LOANS_LINES),
+    *(pytest.param(p.values[0].split(" ", 1)[0], p.values[0].split(" ", 1)[1], p.values[1],
+                   marks=p.marks, id=f"new-{p.id}") for p in NEW_API_LINES),
 ]
 
 

@@ -199,6 +199,25 @@ class TestAlerts:
         with pytest.raises(TypeError):
             desk.alert_ltv = 75.5
 
+    @pytest.mark.parametrize("typed", [
+        "abc", "-5", "0", "0%", "101", "1e3", "NaN", "inf", "８５", "85\x00", "<b>85</b>",
+        "9" * 5000,
+    ], ids=lambda v: repr(v)[1:30])
+    def test_hostile_alert_input(self, client: LoanClient, typed: str) -> None:
+        """Anything but an LTV above 0 and at most 100 %: one escaped line naming the alert,
+        the threshold as it was; the next valid value clears the line."""
+        borrow(client)
+        desk = LoanDesk(client, live=False, alert_ltv="70")
+        desk.alert_input.value = typed
+        assert desk.alert_ltv == D("0.7") and set(desk.thresholds().values()) == {D("0.7")}
+        notice = desk.notice.value
+        assert "alert_ltv" in notice and "above 0 and at most 100" in notice, notice[:300]
+        assert "<b>85" not in notice and len(notice) < 600 and "\n" not in notice
+        with pytest.raises(ValueError):
+            desk.set_alert("legacy:1", typed)
+        desk.alert_input.value = "75"
+        assert desk.alert_ltv == D("0.75") and desk.notice.value == ""
+
     def test_a_failing_callback_is_shown(self, client: LoanClient, exchange: Sandbox) -> None:
         """An exception in on_alert lands in the desk's log; the desk keeps working."""
         borrow(client)
@@ -233,6 +252,19 @@ class TestWhatIf:
         assert "liquidation" in desk.what_if_html.value
         with pytest.raises(TypeError):
             desk.what_if(BTC=-10.5)
+
+    @pytest.mark.parametrize("shock", ["-100", "-150", "abc", "1e3", "-1\x00", "NaN", "--5",
+                                       "٥", True])
+    def test_hostile_shocks(self, client: LoanClient, shock: object) -> None:
+        """A move of -100 % or below, or anything not a plain signed number: one line; the
+        sliders stay where they were."""
+        borrow(client)
+        desk = LoanDesk(client, live=False)
+        desk.what_if(BTC="-5")
+        with pytest.raises(ValueError) as info:
+            desk.what_if(BTC=shock)
+        assert len(str(info.value).splitlines()) == 1 and "above -100" in str(info.value)
+        assert desk.shocks.children[0].value == -5
 
 
 class TestActions:
