@@ -20,6 +20,7 @@ import pytest
 from IPython.utils.capture import capture_output
 from ipywidgets.embed import embed_data
 from support import PLANTED_KEY, PLANTED_SECRET, REPO, posts
+from support.scan import widget_tree
 
 from loan_widgets.client import LoanClient
 from loan_widgets.ledger import Ledger
@@ -50,22 +51,6 @@ def wait_until(predicate: Callable[[], object], timeout: float = 5.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("condition not met in time")
         time.sleep(0.005)
-
-
-def descendants(root: ipywidgets.Widget) -> list[ipywidgets.Widget]:
-    """``root`` and every widget its synced traits refer to (children, layouts, styles)."""
-    seen: dict[str, ipywidgets.Widget] = {}
-    todo = [root]
-    while todo:
-        w = todo.pop()
-        if w.model_id in seen:
-            continue
-        seen[w.model_id] = w
-        for name in w.keys:
-            value = getattr(w, name)
-            values = value if isinstance(value, (tuple, list)) else (value,)
-            todo.extend(v for v in values if isinstance(v, ipywidgets.Widget))
-    return list(seen.values())
 
 
 def displayed_widget(captured: object) -> ipywidgets.Widget:
@@ -112,7 +97,7 @@ class TestLayout:
 
     def test_sub_widgets_are_in_the_tree(self, widget: BorrowWidget) -> None:
         """Every documented sub-widget is an attribute and part of the displayed tree."""
-        tree = {w.model_id for w in descendants(widget)}
+        tree = {w.model_id for w in widget_tree(widget)}
         for name in (
             "badge", "loan_coin", "collateral_coin", "loan_amount", "collateral_amount",
             "term", "borrow_button", "confirm_button", "preview", "status_html",
@@ -701,7 +686,7 @@ class TestNoSecrets:
         assert w.state is FormState.ACCEPTED
         assert posts(exchange)[0].headers["x-bapi-api-key"] == PLANTED_KEY
         assert "PL***42" in w.badge.value
-        tree = descendants(w)
+        tree = widget_tree(w)
         assert not any(isinstance(d, ipywidgets.Password) for d in tree)
         dumps = [json.dumps(d.get_state(), default=str) for d in tree]
         dumps.append(json.dumps(ipywidgets.Widget.get_manager_state(), default=str))
