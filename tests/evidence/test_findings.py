@@ -16,13 +16,12 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from IPython.core.error import UsageError
-from support import SCRIPTS, posts
+from support import SCRIPTS, posts, wait_until
 from support.netguard import loopback_only
 from support.servers import FakeBybit, envelope
 
@@ -42,14 +41,6 @@ from loan_widgets.ledger import Ledger, default_ledger
 from loan_widgets.sandbox import DEMO_API_KEY, DEMO_API_SECRET, Sandbox, SandboxServer
 
 BORROW = "/v5/crypto-loan/borrow"
-
-
-def wait_for(condition: Callable[[], bool], seconds: float = 10.0) -> None:
-    """Poll until ``condition()`` holds (a deadline, not a sleep)."""
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, "timed out waiting"
-        time.sleep(0.005)
 
 
 def make(url: str, ledger: Ledger, **settings: object) -> LoanClient:
@@ -111,7 +102,7 @@ class TestFinding02Interrupt:
         assert main is not None
 
         def interrupt() -> None:
-            wait_for(lambda: len(exchange.orders) == 1)
+            wait_until(lambda: len(exchange.orders) == 1, 10.0)
             signal.pthread_kill(main, signal.SIGINT)
 
         threading.Thread(target=interrupt, daemon=True).start()
@@ -156,7 +147,7 @@ class TestFinding02Interrupt:
             assert run("%load_ext loan_widgets")["status"] == "ok"
             exchange.faults.set_latency(20.0, BORROW)
             msg_id = kc.execute("%borrow USDT 550 BTC", stop_on_error=False)
-            wait_for(lambda: len(exchange.orders) == 1, 30)
+            wait_until(lambda: len(exchange.orders) == 1, 30)
             km.interrupt_kernel()
             while True:
                 reply = kc.get_shell_msg(timeout=30)
@@ -272,7 +263,7 @@ class TestFinding06CrashThenReconcile:
             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         )
         try:
-            wait_for(lambda: len(exchange.orders) == 1, 30)
+            wait_until(lambda: len(exchange.orders) == 1, 30)
         finally:
             proc.kill()
             proc.communicate(timeout=10)
@@ -292,7 +283,7 @@ class TestFinding06CrashThenReconcile:
         exchange.faults.set_latency(1.5, BORROW)
         worker = threading.Thread(target=client.borrow, args=("USDT", "550", "BTC"))
         worker.start()
-        wait_for(lambda: len(exchange.orders) == 1)
+        wait_until(lambda: len(exchange.orders) == 1, 10.0)
         with make(client.base_url, ledger) as other:
             outcome = other.reconcile()
         worker.join()
@@ -327,7 +318,7 @@ class TestFinding07ReconcileClaimsOnlyOurs:
             target=client.borrow, args=("USDT", "550", "BTC"), kwargs={"force": True}
         )
         worker.start()
-        wait_for(lambda: len(exchange.orders) == 1)
+        wait_until(lambda: len(exchange.orders) == 1, 10.0)
         with make(client.base_url, ledger) as other:
             first = {d.ledger_id: d for d in other.reconcile().decisions}
         worker.join()
@@ -369,7 +360,7 @@ class TestFinding08LockedLedger:
             target=lambda: results.append(client.borrow("USDT", "550", "BTC"))
         )
         worker.start()
-        wait_for(lambda: len(exchange.orders) == 2)
+        wait_until(lambda: len(exchange.orders) == 2, 10.0)
         holder.execute("BEGIN IMMEDIATE")  # another program holds a write transaction
         worker.join(10)
         [result] = results

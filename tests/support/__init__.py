@@ -6,6 +6,8 @@ can ``from support import ...``. Nothing here talks to an exchange by itself.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +28,16 @@ OTHER_KEY = "OTHERKEY0077"
 """A second account's API key (the ``other_server`` sandbox knows it)."""
 OTHER_SECRET = "other-secret-5e1f9a"
 """The secret of :data:`OTHER_KEY`."""
+
+
+def wait_until(predicate: Callable[[], object], timeout: float = 5.0) -> None:
+    """Poll ``predicate`` (set by another thread or process) until it is true, up to a
+    deadline: never a fixed sleep."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(0.005)
 
 
 def posts(exchange: Any, path: str = "/v5/crypto-loan/borrow") -> list:

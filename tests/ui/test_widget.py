@@ -10,7 +10,6 @@ import json
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import asdict
 from decimal import Decimal
@@ -19,7 +18,7 @@ import ipywidgets
 import pytest
 from IPython.utils.capture import capture_output
 from ipywidgets.embed import embed_data
-from support import PLANTED_KEY, PLANTED_SECRET, REPO, posts
+from support import PLANTED_KEY, PLANTED_SECRET, REPO, posts, wait_until
 from support.scan import widget_tree
 
 from loan_widgets.client import LoanClient
@@ -43,14 +42,6 @@ def mainnet_client(sandbox_client: Callable[..., LoanClient]) -> LoanClient:
     """A client that believes it is on mainnet, pointed at the sandbox."""
     return sandbox_client(network="mainnet")
 
-
-def wait_until(predicate: Callable[[], object], timeout: float = 5.0) -> None:
-    """Poll ``predicate`` until it is true."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.005)
 
 
 def displayed_widget(captured: object) -> ipywidgets.Widget:

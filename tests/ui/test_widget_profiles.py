@@ -8,11 +8,18 @@ the testnet ones are bound to the two test sandboxes (``server`` knows PLANTED_K
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Iterator
 
 import pytest
-from support import OTHER_KEY, OTHER_SECRET, PLANTED_KEY, PLANTED_SECRET, posts, store_profile
+from support import (
+    OTHER_KEY,
+    OTHER_SECRET,
+    PLANTED_KEY,
+    PLANTED_SECRET,
+    posts,
+    store_profile,
+    wait_until,
+)
 
 from loan_widgets import keys
 from loan_widgets.client import LoanClient
@@ -24,14 +31,6 @@ from loan_widgets.widget import BorrowWidget, FormState
 LOANABLE = "/v5/crypto-loan/loanable-data"
 REPAY = "/v5/crypto-loan/repay"
 
-
-def wait_until(predicate: Callable[[], object], timeout: float = 5.0) -> None:
-    """Poll ``predicate`` (set by another thread) until it is true, up to a deadline."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.005)
 
 
 @pytest.fixture
