@@ -6,9 +6,11 @@ import json
 import logging
 import socket
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from support import PLANTED_KEY, PLANTED_SECRET, posts
+from support import pem as private_pem
 
 from loan_widgets import (
     BadResponse,
@@ -335,17 +337,12 @@ class TestConfiguration:
         with pytest.raises(ConfigurationError, match="sandbox, testnet, mainnet"):
             LoanClient(network="mainet")
 
-    def test_rsa_credentials(self, server, exchange, ledger: Ledger) -> None:
+    def test_rsa_credentials(self, server, exchange, ledger: Ledger, rsa_key: Any) -> None:
         """A self-generated RSA key signs borrows the sandbox accepts."""
         from cryptography.hazmat.primitives import serialization
-        from cryptography.hazmat.primitives.asymmetric import rsa
 
-        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        pem = key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
+        key = rsa_key
+        pem = private_pem(key)
         public = key.public_key().public_bytes(
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
         )

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from . import PLANTED_KEY, PLANTED_SECRET
+from . import pem as private_pem
 
 __all__ = ["RSA_KEY", "PlantedRsa", "Scan", "chain", "every_repr", "ledger_bytes",
            "make_planted_rsa", "needles_for", "widget_state", "widget_tree"]
@@ -42,11 +43,7 @@ def make_planted_rsa() -> PlantedRsa:
     from cryptography.hazmat.primitives.asymmetric import rsa
 
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
+    pem = private_pem(key)
     public = key.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
